@@ -1,0 +1,74 @@
+"""Settings from `CLOUDPAY_*` environment variables and an optional `.env` file.
+
+Development gets working defaults; any other environment refuses to start with them
+(`Settings.check_safe_for`), so a forgotten variable cannot ship a demo key to production.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_OPERATOR_TOKEN = "dev-operator-token"  # noqa: S105 — a published dev default, refused outside dev
+DEV_FIELD_KEY_HEX = "00" * 32
+DEV_BLIND_INDEX_KEY_HEX = "11" * 32
+
+
+class InsecureConfiguration(RuntimeError):
+    """Raised at start-up when a non-dev environment still uses a dev default."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLOUDPAY_", env_file=".env", extra="ignore")
+
+    env: Literal["dev", "test", "staging", "production"] = "dev"
+    database_url: str = "sqlite:///./cloudpay.db"
+    # READ COMMITTED with explicit row locks is the PostgreSQL default; SERIALIZABLE is what
+    # CockroachDB/YugabyteDB give, and every write path must stay correct there (ADR 0001).
+    database_isolation: Literal["READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"] = (
+        "READ COMMITTED"
+    )
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0, le=600_000)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    operator_token: SecretStr = SecretStr(DEV_OPERATOR_TOKEN)
+    field_key_hex: SecretStr = SecretStr(DEV_FIELD_KEY_HEX)
+    blind_index_key_hex: SecretStr = SecretStr(DEV_BLIND_INDEX_KEY_HEX)
+
+    idempotency_ttl_hours: int = Field(default=48, ge=24, le=24 * 30)
+    transaction_max_attempts: int = Field(default=12, ge=1, le=100)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def check_safe_for_environment(self) -> None:
+        if self.env in ("dev", "test"):
+            return
+        insecure = [
+            name
+            for name, default in (
+                ("operator_token", DEV_OPERATOR_TOKEN),
+                ("field_key_hex", DEV_FIELD_KEY_HEX),
+                ("blind_index_key_hex", DEV_BLIND_INDEX_KEY_HEX),
+            )
+            if getattr(self, name).get_secret_value() == default
+        ]
+        if insecure:
+            names = ", ".join(f"CLOUDPAY_{n.upper()}" for n in insecure)
+            raise InsecureConfiguration(f"{self.env} refuses development defaults for: {names}")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.check_safe_for_environment()
+    return settings

@@ -1,0 +1,77 @@
+"""The ledger: the only writer of balances and postings (double entry, TigerBeetle semantics).
+
+Other contexts call these functions with their unit of work and never touch ledger tables.
+"""
+
+from cloudpay.ledger.chart import CHART, PLATFORM, Purpose
+from cloudpay.ledger.check import CheckReport, check_books
+from cloudpay.ledger.model import (
+    ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
+    ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
+    BALANCING_CREDIT,
+    BALANCING_DEBIT,
+    LINKED,
+    MAX_BATCH_SIZE,
+    PENDING,
+    POST_PENDING,
+    VOID_PENDING,
+    Account,
+    Balance,
+    Transfer,
+    TransferRecord,
+    TransferResult,
+)
+from cloudpay.ledger.service import (
+    AccountResult,
+    AccountWithBalance,
+    NewAccount,
+    account_statement,
+    balance_as_of,
+    create_accounts,
+    create_transfer,
+    create_transfers,
+    expire_pending_transfers,
+    get_account,
+    get_transfer,
+    lookup_accounts,
+    lookup_transfers,
+    open_account,
+    open_chart_account,
+)
+
+__all__ = [
+    "ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS",
+    "ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS",
+    "BALANCING_CREDIT",
+    "BALANCING_DEBIT",
+    "CHART",
+    "LINKED",
+    "MAX_BATCH_SIZE",
+    "PENDING",
+    "PLATFORM",
+    "POST_PENDING",
+    "VOID_PENDING",
+    "Account",
+    "AccountResult",
+    "AccountWithBalance",
+    "Balance",
+    "CheckReport",
+    "NewAccount",
+    "Purpose",
+    "Transfer",
+    "TransferRecord",
+    "TransferResult",
+    "account_statement",
+    "balance_as_of",
+    "check_books",
+    "create_accounts",
+    "create_transfer",
+    "create_transfers",
+    "expire_pending_transfers",
+    "get_account",
+    "get_transfer",
+    "lookup_accounts",
+    "lookup_transfers",
+    "open_account",
+    "open_chart_account",
+]
