@@ -39,12 +39,12 @@ class LocalPostgres:
     def create_database(self, name: str, *, template: str | None = None) -> str:
         with psycopg.connect(self.dsn(), autocommit=True) as connection:
             clause = f" TEMPLATE {template}" if template else ""
-            connection.execute(f'CREATE DATABASE "{name}"{clause}')  # type: ignore[arg-type]
+            connection.execute(f'CREATE DATABASE "{name}"{clause}')
         return self.url(name)
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self.dsn(), autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
         _run(self, ["pg_ctl", "-D", str(self.directory / "data"), "-m", "immediate", "stop"])

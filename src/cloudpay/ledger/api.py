@@ -153,9 +153,7 @@ async def create_transfer(body: TransferCreate, runner: TxRunner, _: Operator) -
 
 
 @router.post("/transfers/batch")
-async def create_transfer_batch(
-    body: TransferBatch, runner: TxRunner, _: Operator
-) -> JSONResponse:
+async def create_transfer_batch(body: TransferBatch, runner: TxRunner, _: Operator) -> JSONResponse:
     """Per-item results, in order; refused items do not stop the others (unless linked)."""
 
     def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:

@@ -61,7 +61,24 @@ CHART: dict[Purpose, AccountRule] = {
     Purpose.FUNDING: AccountRule(0),
 }
 
+# Accounts whose balance reads as debits minus credits (assets and costs); the rest read as
+# credits minus debits.
+DEBIT_NORMAL = frozenset(
+    {
+        Purpose.BANK_RESERVE,
+        Purpose.CHANNEL_CLEARING,
+        Purpose.CHANNEL_COST,
+        Purpose.LOAN_PRINCIPAL,
+        Purpose.LOAN_INTEREST,
+    }
+)
+
 PLATFORM = "platform"
+
+
+def normal_balance(code: str, debits: int, credits: int) -> int:
+    """The balance as an accountant reads it for this kind of account."""
+    return debits - credits if code in DEBIT_NORMAL else credits - debits
 
 
 def bank_owner(bank_code: str) -> str:

@@ -1,0 +1,3 @@
+from cloudpay.cli import app
+
+app(prog_name="cloudpay")

@@ -1,0 +1,1 @@
+"""Benchmarks (`cloudpay bench …`): JSON on stdout, always against a baseline of the same run."""
