@@ -14,12 +14,14 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 import uvicorn
 from sqlalchemy import Engine
+from starlette.types import ASGIApp
 
 from cloudpay.config import Settings
 from cloudpay.db.engine import make_engine
@@ -127,10 +129,9 @@ class _ServerThread(threading.Thread):
         self.server.run()
 
 
-@pytest.fixture
-def live_api(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[httpx.Client]:
-    """The real app served by uvicorn on a loopback port; tests talk HTTP to it."""
-    app = create_app(settings, engine=engine, clock=clock)
+@contextmanager
+def serving(app: ASGIApp) -> Iterator[httpx.Client]:
+    """`app` served by uvicorn on a free loopback port, and a client talking HTTP to it."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     thread = _ServerThread(server)
@@ -141,7 +142,16 @@ def live_api(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[
             raise RuntimeError("test server did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_api(settings: Settings, engine: Engine, clock: FixedClock) -> Iterator[httpx.Client]:
+    """The real app served by uvicorn on a loopback port; tests talk HTTP to it."""
+    with serving(create_app(settings, engine=engine, clock=clock)) as client:
         yield client
-    server.should_exit = True
-    thread.join(timeout=10)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -13,12 +15,23 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from cloudpay.config import Settings, get_settings
-from cloudpay.db.unit_of_work import run_in_transaction
+from cloudpay.db.unit_of_work import UnitOfWork, run_in_transaction
 from cloudpay.demo.report import print_demo_report
 from cloudpay.kernel.clock import SystemClock
+from cloudpay.kernel.errors import CloudPayError
+from cloudpay.kernel.vault import PersonalDataVault
 from cloudpay.ledger import check_books
 from cloudpay.logging import configure_logging
-from cloudpay.main import create_app, engine_for
+from cloudpay.main import create_app, engine_for, vault_for
+from cloudpay.merchants import service as merchants
+from cloudpay.merchants.model import (
+    AcquiringMode,
+    KeyAlgorithm,
+    Merchant,
+    MerchantApplication,
+    MerchantStatus,
+    ReviewAction,
+)
 from cloudpay.migrations import current_revision, head_revision, upgrade
 from cloudpay.worker import run_due_jobs, run_worker
 
@@ -27,6 +40,10 @@ ledger_app = typer.Typer(no_args_is_help=True, help="Ledger operations.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (JSON on stdout).")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bench_app, name="bench")
+merchant_app = typer.Typer(no_args_is_help=True, help="Merchants: onboard (进件), review, list.")
+app_app = typer.Typer(no_args_is_help=True, help="Merchant apps and their signing keys.")
+app.add_typer(merchant_app, name="merchant")
+app.add_typer(app_app, name="app")
 console = Console(stderr=True)
 
 
@@ -169,3 +186,146 @@ def bench_ledger(
     typer.echo(text)
     if json_out:
         json_out.write_text(text + "\n")
+
+
+# --- merchants and apps -----------------------------------------------------------------
+T = TypeVar("T")
+Database = Annotated[str | None, typer.Option(help="database URL (default: settings)")]
+AsJson = Annotated[bool, typer.Option("--json", help="print JSON")]
+KEYS_DIR = Path("keys")
+
+
+def _merchants_transaction(
+    database: str | None, work: Callable[[UnitOfWork, PersonalDataVault], T]
+) -> T:
+    """Migrate, then run `work` in one transaction; a refusal is a message and exit code 2."""
+    settings = _settings(database)
+    engine = _migrated_engine(settings)
+    vault = vault_for(settings)
+    try:
+        return run_in_transaction(engine, lambda uow: work(uow, vault))
+    except CloudPayError as error:
+        param = f" ({error.param})" if error.param else ""
+        console.print(f"[red]{error.code}[/red]{param}: {error.message}")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+
+
+def _echo(payload: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+    else:
+        for name, value in payload.items():
+            typer.echo(f"{name}: {value}")
+
+
+@merchant_app.command("create")
+def merchant_create(
+    name: Annotated[str, typer.Option(help="legal name (营业执照名称)")],
+    uscc: Annotated[str, typer.Option(help="unified social credit code")],
+    legal_person: Annotated[str, typer.Option(help="legal person's name")],
+    id_number: Annotated[str, typer.Option(help="legal person's resident ID")],
+    phone: Annotated[str, typer.Option(help="contact mobile number")],
+    mcc: Annotated[str, typer.Option(help="business category, 4 digits")],
+    agent: Annotated[str | None, typer.Option(help="agent id (agt_…)")] = None,
+    bank_name: Annotated[str | None, typer.Option(help="settlement bank")] = None,
+    account_name: Annotated[str | None, typer.Option(help="settlement account name")] = None,
+    account_number: Annotated[str | None, typer.Option(help="settlement account number")] = None,
+    isv: Annotated[bool, typer.Option(help="sub-merchant under the platform (服务商模式)")] = False,
+    approve: Annotated[bool, typer.Option(help="submit and approve at once")] = False,
+    as_json: AsJson = False,
+    database: Database = None,
+) -> None:
+    """Onboard a merchant (draft, or approved with --approve). Personal data is encrypted."""
+    application = MerchantApplication(
+        legal_name=name, unified_social_credit_code=uscc, legal_person_name=legal_person,
+        legal_person_id_number=id_number, contact_phone=phone, mcc=mcc,
+        settlement_bank_name=bank_name, settlement_account_name=account_name,
+        settlement_account_number=account_number, agent_id=agent,
+        acquiring_mode=AcquiringMode.ISV if isv else AcquiringMode.DIRECT,
+    )  # fmt: skip
+
+    def work(uow: UnitOfWork, vault: PersonalDataVault) -> dict[str, Any]:
+        merchant = merchants.onboard_merchant(uow, vault=vault, application=application)
+        if approve:
+            merchant = _approve(uow, merchant.id)
+        return {"merchant_id": merchant.id, "status": merchant.status.value}
+
+    _echo(_merchants_transaction(database, work), as_json)
+
+
+def _approve(uow: UnitOfWork, merchant_id: str) -> Merchant:
+    if merchants.get_merchant(uow, merchant_id).status is MerchantStatus.DRAFT:
+        merchants.review_merchant(uow, merchant_id, action=ReviewAction.SUBMIT, actor="cli")
+    return merchants.review_merchant(uow, merchant_id, action=ReviewAction.APPROVE, actor="cli")
+
+
+@merchant_app.command("approve")
+def merchant_approve(
+    merchant_id: Annotated[str, typer.Argument(help="mch_…")],
+    as_json: AsJson = False,
+    database: Database = None,
+) -> None:
+    """Approve a merchant (a draft is submitted first; both steps are recorded)."""
+    merchant = _merchants_transaction(database, lambda uow, _: _approve(uow, merchant_id))
+    _echo({"merchant_id": merchant.id, "status": merchant.status.value}, as_json)
+
+
+@merchant_app.command("list")
+def merchant_list(
+    status: Annotated[MerchantStatus | None, typer.Option(help="only this status")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    as_json: AsJson = False,
+    database: Database = None,
+) -> None:
+    """The newest merchants (personal data masked)."""
+    found = _merchants_transaction(
+        database, lambda uow, _: merchants.list_merchants(uow, status=status, limit=limit)
+    )
+    rows = [
+        {"merchant_id": m.id, "status": m.status.value, "legal_name": m.legal_name,
+         "contact_phone": m.contact_phone_masked, "agent_id": m.agent_id}
+        for m in found
+    ]  # fmt: skip
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        typer.echo("  ".join(str(value or "-") for value in row.values()))
+
+
+@app_app.command("create")
+def app_create(
+    merchant: Annotated[str, typer.Option(help="merchant id (mch_…)")],
+    name: Annotated[str, typer.Option(help="app name")] = "default",
+    notify_url: Annotated[str | None, typer.Option(help="webhook URL")] = None,
+    algorithm: Annotated[KeyAlgorithm, typer.Option(help="key type")] = KeyAlgorithm.RSA,
+    keys_dir: Annotated[Path, typer.Option(help="where the private key goes")] = KEYS_DIR,
+    as_json: AsJson = False,
+    database: Database = None,
+) -> None:
+    """Create an app with a generated key pair; the private key goes to KEYS_DIR/<app_id>.pem."""
+    key = merchants.prepare_key(algorithm)
+
+    def work(uow: UnitOfWork, _: PersonalDataVault) -> str:
+        return merchants.create_app(uow, merchant, name=name, notify_url=notify_url, key=key).id
+
+    app_id = _merchants_transaction(database, work)
+    assert key.private_key is not None  # generated, so we hold it
+    suffix = ".pem" if algorithm is KeyAlgorithm.RSA else ".sm2.hex"
+    path = _write_private_key(keys_dir / f"{app_id}{suffix}", key.private_key.reveal())
+    payload = {
+        "app_id": app_id, "merchant_id": merchant, "serial_no": key.serial_no,
+        "algorithm": algorithm.value, "private_key_path": str(path),
+    }  # fmt: skip
+    _echo(payload, as_json)
+
+
+def _write_private_key(path: Path, text: str) -> Path:
+    """Owner-only file (0600) in an owner-only directory; never overwrites a key."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text if text.endswith("\n") else text + "\n")
+    return path

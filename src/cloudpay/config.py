@@ -7,6 +7,7 @@ Development gets working defaults; any other environment refuses to start with t
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -43,8 +44,18 @@ class Settings(BaseSettings):
     field_key_hex: SecretStr = SecretStr(DEV_FIELD_KEY_HEX)
     blind_index_key_hex: SecretStr = SecretStr(DEV_BLIND_INDEX_KEY_HEX)
 
+    # Platform keys that sign merchant API responses and webhooks: comma-separated PEM paths,
+    # the first signs, the others are published for verification (rotation). Empty in
+    # dev/test: a key is generated once into `platform_keys_dir` (web/platform_keys.py).
+    platform_private_key_path: str = ""
+    platform_keys_dir: Path = Path("var/platform_keys")
+
     idempotency_ttl_hours: int = Field(default=48, ge=24, le=24 * 30)
     transaction_max_attempts: int = Field(default=12, ge=1, le=100)
+
+    @property
+    def platform_private_key_paths(self) -> list[Path]:
+        return [Path(p.strip()) for p in self.platform_private_key_path.split(",") if p.strip()]
 
     @property
     def is_sqlite(self) -> bool:
@@ -65,6 +76,10 @@ class Settings(BaseSettings):
         if insecure:
             names = ", ".join(f"CLOUDPAY_{n.upper()}" for n in insecure)
             raise InsecureConfiguration(f"{self.env} refuses development defaults for: {names}")
+        if not self.platform_private_key_paths:
+            raise InsecureConfiguration(
+                f"{self.env} needs CLOUDPAY_PLATFORM_PRIVATE_KEY_PATH: a generated key is dev-only"
+            )
 
 
 @lru_cache(maxsize=1)

@@ -10,9 +10,17 @@ from sqlalchemy import Engine, text
 from cloudpay.config import Settings, get_settings
 from cloudpay.db.engine import make_engine
 from cloudpay.kernel.clock import Clock, SystemClock
+from cloudpay.kernel.vault import PersonalDataVault
 from cloudpay.ledger.api import router as ledger_router
+from cloudpay.merchants import find_app_key, get_app
+from cloudpay.merchants.api import router as merchants_router
+from cloudpay.web.app_identity import router as app_identity_router
 from cloudpay.web.errors import install_error_handlers
+from cloudpay.web.merchant_auth import AppKeyDirectory, install_merchant_auth
 from cloudpay.web.middleware import RequestContextMiddleware
+from cloudpay.web.platform_keys import load_platform_keyring
+from cloudpay.web.platform_keys import router as platform_keys_router
+from cloudpay.web.response_signing import ResponseSigningMiddleware
 
 API_VERSION = "2026-11-25"
 
@@ -23,6 +31,13 @@ def engine_for(settings: Settings) -> Engine:
         isolation_level=settings.database_isolation,
         pool_size=settings.database_pool_size,
         sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+    )
+
+
+def vault_for(settings: Settings) -> PersonalDataVault:
+    """Encrypts, indexes and masks personal data with the configured field keys."""
+    return PersonalDataVault.from_hex(
+        settings.field_key_hex.get_secret_value(), settings.blind_index_key_hex.get_secret_value()
     )
 
 
@@ -41,9 +56,19 @@ def create_app(
     app.state.settings = the_settings
     app.state.engine = engine or engine_for(the_settings)
     app.state.clock = clock or SystemClock()
+    app.state.vault = vault_for(the_settings)
+    app.state.platform_keyring = load_platform_keyring(the_settings)
+    app.state.app_keys = AppKeyDirectory(find_app_key=find_app_key, get_app=get_app)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
+    # Outermost, so it signs the very bytes that leave (web/response_signing.py says which).
+    app.add_middleware(
+        ResponseSigningMiddleware, keyring=app.state.platform_keyring, clock=app.state.clock
+    )
+    app.include_router(platform_keys_router)
+    app.include_router(app_identity_router)  # before merchants' /v1/apps/{app_id}
     app.include_router(ledger_router)
+    app.include_router(merchants_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:
@@ -52,4 +77,5 @@ def create_app(
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "database": app.state.engine.dialect.name}
 
+    install_merchant_auth(app)  # last: wraps every merchant route included above
     return app

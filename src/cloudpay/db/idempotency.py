@@ -1,9 +1,13 @@
 """`Idempotency-Key` store: the first response to a key is the answer to every retry.
 
-The key row is written in the same transaction as the request's effects, so a crash leaves
-either both or neither. Two concurrent requests with one key: the second blocks on the unique
-key (PostgreSQL) or the write lock (SQLite), then finds the stored response on its retry.
-Same key + another request body is a 409. Keys live `ttl_hours` (≥ 24 h).
+Single-transaction requests (`execute_idempotently`): the key row is written in the same
+transaction as the request's effects, so a crash leaves both or neither. Requests that call
+out between transactions (create an order, then ask the channel) use `claim` … `complete`:
+the claim is written before the flow starts, the response when it ends; a retry that
+finds a fresh claim gets a 409 `idempotency_request_in_progress`, and one that finds a claim
+older than `STALE_CLAIM_S` (its process died) runs the request again — which is why such
+flows must themselves be idempotent. Same key + another request body is a 409. Keys live
+`ttl_hours` (≥ 24 h).
 """
 
 from __future__ import annotations
@@ -15,17 +19,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Engine, Integer, String, Table, Text, delete, insert, select
+from sqlalchemy import Column, Engine, Integer, String, Table, Text, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cloudpay.db.metadata import metadata
+from cloudpay.db.retry import RetryableConflict
 from cloudpay.db.types import UtcDateTime
 from cloudpay.db.unit_of_work import UnitOfWork, run_in_transaction
 from cloudpay.kernel.clock import Clock, SystemClock
-from cloudpay.kernel.errors import IdempotencyConflict, InvalidRequest
+from cloudpay.kernel.errors import Conflict, IdempotencyConflict, InvalidRequest
 
 MAX_KEY_LENGTH = 255
-MAX_RACE_RETRIES = 3
+STALE_CLAIM_S = 30
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
 
 idempotency_keys = Table(
     "idempotency_keys",
@@ -33,8 +40,10 @@ idempotency_keys = Table(
     Column("scope", String(64), primary_key=True),
     Column("key", String(MAX_KEY_LENGTH), primary_key=True),
     Column("request_hash", String(64), nullable=False),
-    Column("status_code", Integer, nullable=False),
-    Column("response_body", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("locked_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
 )
@@ -45,6 +54,10 @@ class StoredResponse:
     status_code: int
     body: dict[str, Any]
     replayed: bool
+
+
+class KeyTaken(RetryableConflict):
+    """A concurrent request inserted the same key first; the retry reads its answer."""
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
@@ -71,71 +84,110 @@ def execute_idempotently(
     clock: Clock | None = None,
     ttl_hours: int = 48,
 ) -> StoredResponse:
-    """Run `work` once per (scope, key); a retry gets the stored first response."""
-    the_clock = clock or SystemClock()
+    """Run `work` once per (scope, key) in one transaction with the stored response."""
     validate_key(key)
 
     def attempt(uow: UnitOfWork) -> StoredResponse:
-        stored = _find_live(uow, scope, key, request_hash)
+        stored = claim(uow, scope=scope, key=key, request_hash=request_hash, ttl_hours=ttl_hours)
         if stored is not None:
             return stored
         status_code, body = work(uow)
-        _store(uow, scope, key, request_hash, status_code, body, ttl_hours)
+        complete(uow, scope=scope, key=key, status_code=status_code, body=body)
         return StoredResponse(status_code, body, replayed=False)
 
-    for _ in range(MAX_RACE_RETRIES):
-        try:
-            return run_in_transaction(engine, attempt, clock=the_clock)
-        except IntegrityError as error:
-            if "idempotency_keys" not in str(error):
-                raise
-            # Lost the race to a concurrent request with the same key: read its answer.
-    return run_in_transaction(engine, attempt, clock=the_clock)
+    return run_in_transaction(engine, attempt, clock=clock or SystemClock())
 
 
-def _find_live(uow: UnitOfWork, scope: str, key: str, request_hash: str) -> StoredResponse | None:
-    row = uow.connection.execute(
-        select(idempotency_keys).where(
-            idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-        )
-    ).first()
+def claim(
+    uow: UnitOfWork, *, scope: str, key: str, request_hash: str, ttl_hours: int = 48
+) -> StoredResponse | None:
+    """Take the key for this request, or return the stored response of an earlier one."""
+    validate_key(key)
+    now = uow.clock.now()
+    row = _find(uow, scope, key)
+    if row is not None and row.expires_at <= now:
+        _delete(uow, scope, key)
+        row = None
     if row is None:
-        return None
-    if row.expires_at <= uow.clock.now():
-        uow.connection.execute(
-            delete(idempotency_keys).where(
-                idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-            )
-        )
+        _insert_claim(uow, scope, key, request_hash, now, ttl_hours)
         return None
     if row.request_hash != request_hash:
         raise IdempotencyConflict(
             "this Idempotency-Key was already used with a different request",
             param="Idempotency-Key",
         )
-    return StoredResponse(row.status_code, json.loads(row.response_body), replayed=True)
+    if row.state == COMPLETED:
+        return StoredResponse(row.status_code, json.loads(row.response_body), replayed=True)
+    if row.locked_at is not None and now - row.locked_at < timedelta(seconds=STALE_CLAIM_S):
+        raise Conflict(
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+            code="idempotency_request_in_progress",
+            param="Idempotency-Key",
+        )
+    _relock(uow, scope, key, now)  # its first attempt died mid-way: run it again
+    return None
 
 
-def _store(
-    uow: UnitOfWork,
-    scope: str,
-    key: str,
-    request_hash: str,
-    status_code: int,
-    body: dict[str, Any],
-    ttl_hours: int,
+def complete(
+    uow: UnitOfWork, *, scope: str, key: str, status_code: int, body: dict[str, Any]
 ) -> None:
-    now = uow.clock.now()
     uow.connection.execute(
-        insert(idempotency_keys).values(
-            scope=scope,
-            key=key,
-            request_hash=request_hash,
+        update(idempotency_keys)
+        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+        .values(
+            state=COMPLETED,
             status_code=status_code,
             response_body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-            created_at=now,
-            expires_at=now + timedelta(hours=ttl_hours),
+            locked_at=None,
         )
+    )
+
+
+def release(uow: UnitOfWork, *, scope: str, key: str) -> None:
+    """Forget a claim whose request failed without effects, so a retry starts afresh."""
+    uow.connection.execute(
+        delete(idempotency_keys).where(
+            idempotency_keys.c.scope == scope,
+            idempotency_keys.c.key == key,
+            idempotency_keys.c.state == IN_PROGRESS,
+        )
+    )
+
+
+def _find(uow: UnitOfWork, scope: str, key: str) -> Any:
+    query = select(idempotency_keys).where(
+        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+    )
+    return uow.connection.execute(query).first()
+
+
+def _delete(uow: UnitOfWork, scope: str, key: str) -> None:
+    uow.connection.execute(
+        delete(idempotency_keys).where(
+            idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+        )
+    )
+
+
+def _insert_claim(
+    uow: UnitOfWork, scope: str, key: str, request_hash: str, now: datetime, ttl_hours: int
+) -> None:
+    try:
+        uow.connection.execute(
+            insert(idempotency_keys).values(
+                scope=scope, key=key, request_hash=request_hash, state=IN_PROGRESS,
+                locked_at=now, created_at=now, expires_at=now + timedelta(hours=ttl_hours),
+            )
+        )  # fmt: skip
+    except IntegrityError as error:
+        raise KeyTaken from error
+
+
+def _relock(uow: UnitOfWork, scope: str, key: str, now: datetime) -> None:
+    uow.connection.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+        .values(locked_at=now)
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine
@@ -60,3 +60,18 @@ def run_in_transaction(
             log.info("transaction.retry", attempt=attempt + 1, error=type(error).__name__)
             sleep_before_retry(attempt)
     raise TransactionRetriesExhausted(f"gave up after {max_attempts} attempts")
+
+
+class Transact(Protocol):
+    """Runs one unit of work in its own retried transaction (flows take this, not an engine)."""
+
+    def __call__(self, work: Callable[[UnitOfWork], T], /) -> T: ...
+
+
+def transactor(engine: Engine, clock: Clock | None = None) -> Transact:
+    the_clock = clock or SystemClock()
+
+    def transact(work: Callable[[UnitOfWork], T], /) -> T:
+        return run_in_transaction(engine, work, clock=the_clock)
+
+    return transact

@@ -3,7 +3,16 @@
 Other contexts call these functions with their unit of work and never touch ledger tables.
 """
 
-from cloudpay.ledger.chart import CHART, PLATFORM, Purpose
+from cloudpay.ledger.chart import (
+    CHART,
+    PLATFORM,
+    Purpose,
+    bank_owner,
+    campaign_owner,
+    channel_owner,
+    citizen_owner,
+    merchant_owner,
+)
 from cloudpay.ledger.check import CheckReport, check_books
 from cloudpay.ledger.model import (
     ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
@@ -63,7 +72,11 @@ __all__ = [
     "TransferResult",
     "account_statement",
     "balance_as_of",
+    "bank_owner",
+    "campaign_owner",
+    "channel_owner",
     "check_books",
+    "citizen_owner",
     "create_accounts",
     "create_transfer",
     "create_transfers",
@@ -72,6 +85,7 @@ __all__ = [
     "get_transfer",
     "lookup_accounts",
     "lookup_transfers",
+    "merchant_owner",
     "open_account",
     "open_chart_account",
 ]

@@ -132,7 +132,7 @@ class _Batch:
 
     # --- one transfer ----------------------------------------------------------------
     def apply(self, transfer: Transfer, timestamp_ns: int) -> tuple[str, int | None]:
-        if not isinstance(transfer.id, str) or not ID_PATTERN.match(transfer.id):
+        if not isinstance(transfer.id, str) or not ID_PATTERN.fullmatch(transfer.id):
             return "id_invalid", None
         existing = self.created.get(transfer.id) or self.state.existing.get(transfer.id)
         if existing is not None:
@@ -281,9 +281,9 @@ def _validate_shape(t: Transfer) -> None:
     flags = t.flags
     if flags & ~_ALL_TRANSFER_FLAGS:
         raise _Refused("reserved_flag")
-    if not t.debit_account_id or not ID_PATTERN.match(t.debit_account_id):
+    if not t.debit_account_id or not ID_PATTERN.fullmatch(t.debit_account_id):
         raise _Refused("debit_account_id_invalid")
-    if not t.credit_account_id or not ID_PATTERN.match(t.credit_account_id):
+    if not t.credit_account_id or not ID_PATTERN.fullmatch(t.credit_account_id):
         raise _Refused("credit_account_id_invalid")
     if t.debit_account_id == t.credit_account_id:
         raise _Refused("accounts_must_be_different")
@@ -310,9 +310,9 @@ def _validate_resolving_shape(t: Transfer) -> None:
         raise _Refused("reserved_flag")
     if flags & PENDING or flags & _BALANCING or flags & _RESOLVING == _RESOLVING:
         raise _Refused("flags_are_mutually_exclusive")
-    if t.debit_account_id and not ID_PATTERN.match(t.debit_account_id):
+    if t.debit_account_id and not ID_PATTERN.fullmatch(t.debit_account_id):
         raise _Refused("debit_account_id_invalid")
-    if t.credit_account_id and not ID_PATTERN.match(t.credit_account_id):
+    if t.credit_account_id and not ID_PATTERN.fullmatch(t.credit_account_id):
         raise _Refused("credit_account_id_invalid")
     if not t.pending_id:
         raise _Refused("pending_id_must_not_be_empty")
@@ -320,7 +320,7 @@ def _validate_resolving_shape(t: Transfer) -> None:
         raise _Refused("pending_id_must_be_different")
     if t.timeout_s:
         raise _Refused("timeout_reserved_for_pending_transfer")
-    if t.ledger and not LEDGER_PATTERN.match(t.ledger):
+    if t.ledger and not LEDGER_PATTERN.fullmatch(t.ledger):
         raise _Refused("ledger_invalid")
     if t.code and len(t.code) > MAX_CODE_LENGTH:
         raise _Refused("code_invalid")
@@ -331,7 +331,7 @@ def _validate_resolving_shape(t: Transfer) -> None:
 
 
 def _validate_common(t: Transfer) -> None:
-    if not t.ledger or not LEDGER_PATTERN.match(t.ledger):
+    if not t.ledger or not LEDGER_PATTERN.fullmatch(t.ledger):
         raise _Refused("ledger_invalid")
     if not t.code or len(t.code) > MAX_CODE_LENGTH:
         raise _Refused("code_invalid")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
+
 from cloudpay.db.unit_of_work import UnitOfWork
 from cloudpay.ledger import repository
 from cloudpay.ledger.model import Balance, credit_limit_breached, debit_limit_breached
@@ -36,7 +38,9 @@ class CheckReport:
 
 
 def check_books(uow: UnitOfWork) -> CheckReport:
+    """Run as the first (and only) work of its transaction, so it reads one snapshot."""
     connection = uow.connection
+    _read_one_snapshot(connection)
     report = CheckReport()
     _check_totals(report, repository.totals_by_ledger(connection))
     stored = repository.stored_balances(connection)
@@ -60,6 +64,15 @@ def check_books(uow: UnitOfWork) -> CheckReport:
     if (lost := repository.pendings_without_transfer(connection)) > 0:
         report.add(f"{lost} pending records have no transfer")
     return report
+
+
+def _read_one_snapshot(connection: Connection) -> None:
+    """All the check's queries must see the same instant, or a transfer committed between two
+    of them reads as a mismatch on a live system. PostgreSQL at READ COMMITTED takes a new
+    snapshot per statement; REPEATABLE READ keeps the first. SQLite's read transaction
+    already is one snapshot."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
 
 
 def _check_totals(report: CheckReport, totals: dict[str, tuple[int, int, int, int]]) -> None:

@@ -116,6 +116,19 @@ def find_account(connection: Connection, *, owner: str, code: str, ledger: str) 
     return None if row is None else _account_from_row(row)
 
 
+def find_accounts_by_owner(
+    connection: Connection, owners: Iterable[str]
+) -> dict[tuple[str, str, str], Account]:
+    """The accounts of `owners`, keyed by their unique (owner, code, ledger)."""
+    found: dict[tuple[str, str, str], Account] = {}
+    for chunk in _chunks(sorted(set(owners))):
+        for row in connection.execute(
+            select(ledger_accounts).where(ledger_accounts.c.owner.in_(chunk))
+        ):
+            found[(row.owner, row.code, row.ledger)] = _account_from_row(row)
+    return found
+
+
 def list_accounts(
     connection: Connection, *, owner: str | None, limit: int, starting_after: str | None
 ) -> list[Account]:

@@ -74,6 +74,9 @@ def create_accounts(uow: UnitOfWork, accounts: Sequence[NewAccount]) -> list[Acc
     _check_batch_size(len(accounts))
     ids = [a.id or new_id("acc") for a in accounts]
     existing = repository.load_accounts(uow.connection, ids)
+    # (owner, code, ledger) is unique: an insert that broke it would fail, be retried as a
+    # race, and fail again, so a second id for the same account is refused here instead.
+    by_key = repository.find_accounts_by_owner(uow.connection, {a.owner for a in accounts})
     now_ns = uow.clock.now_ns()
     results: list[AccountResult] = []
     to_insert: list[Account] = []
@@ -85,9 +88,13 @@ def create_accounts(uow: UnitOfWork, accounts: Sequence[NewAccount]) -> list[Acc
         )  # fmt: skip
         if code is None:
             code = _compare_account(candidate, existing.get(account_id))
+        key = (new.owner, new.code, new.ledger)
+        if code == OK and key in by_key and by_key[key].id != account_id:
+            code = "exists_with_different_id"
         if code == OK:
             to_insert.append(candidate)
             existing[account_id] = candidate
+            by_key[key] = candidate
         results.append(AccountResult(index, account_id, code))
     try:
         repository.insert_accounts(uow.connection, to_insert)
@@ -97,11 +104,11 @@ def create_accounts(uow: UnitOfWork, accounts: Sequence[NewAccount]) -> list[Acc
 
 
 def _account_refusal(new: NewAccount, account_id: str) -> str | None:
-    if not ID_PATTERN.match(account_id):
+    if not ID_PATTERN.fullmatch(account_id):
         return "id_invalid"
     if account_flags_conflict(new.flags) or new.flags & ~sum(ACCOUNT_FLAG_NAMES.values()):
         return "flags_are_mutually_exclusive"
-    if not LEDGER_PATTERN.match(new.ledger):
+    if not LEDGER_PATTERN.fullmatch(new.ledger):
         return "ledger_invalid"
     if not new.code or len(new.code) > MAX_CODE_LENGTH:
         return "code_invalid"

@@ -7,7 +7,10 @@ from sqlalchemy import Engine
 
 import cloudpay.db.idempotency
 import cloudpay.db.outbox
-import cloudpay.ledger.tables  # noqa: F401 — registers the tables on the shared metadata
+import cloudpay.ledger.tables
+import cloudpay.merchants.tables
+import cloudpay.payments.tables
+import cloudpay.web.nonces  # noqa: F401 — registers the tables on the shared metadata
 from cloudpay.db.metadata import metadata
 
 

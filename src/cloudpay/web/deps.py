@@ -1,4 +1,4 @@
-"""Dependencies every route shares: the engine, the clock, settings, operator auth."""
+"""Dependencies every route shares: the engine, the clock, settings, the vault, operator auth."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from cloudpay.config import Settings
-from cloudpay.db.idempotency import execute_idempotently, fingerprint
+from cloudpay.db import idempotency
+from cloudpay.db.idempotency import execute_idempotently
 from cloudpay.db.unit_of_work import UnitOfWork, run_in_transaction
 from cloudpay.kernel.clock import Clock
 from cloudpay.kernel.errors import AuthenticationFailed
+from cloudpay.kernel.vault import PersonalDataVault
 
 
 def get_engine(request: Request) -> Engine:
@@ -33,6 +36,16 @@ def get_settings_from_app(request: Request) -> Settings:
     settings = request.app.state.settings
     assert isinstance(settings, Settings)
     return settings
+
+
+def get_vault(request: Request) -> PersonalDataVault:
+    """The personal-data vault `main.create_app` built from the configured field keys."""
+    vault = request.app.state.vault
+    assert isinstance(vault, PersonalDataVault)
+    return vault
+
+
+Vault = Annotated[PersonalDataVault, Depends(get_vault)]
 
 
 def require_operator(
@@ -81,23 +94,62 @@ class Runner:
     ) -> JSONResponse:
         """`Idempotency-Key` given: first response stored; a retry gets it back verbatim."""
         key = self.request.headers.get("idempotency-key")
+        # Database work runs in the thread pool: a blocking call here would stall every
+        # request this event loop serves.
         if key is None:
-            status, body = self.write(work)
+            status, body = await run_in_threadpool(self.write, work)
             return JSONResponse(body, status_code=status)
-        raw_body = await self.request.body()
-        url = self.request.url
-        path = url.path + ("?" + url.query if url.query else "")
-        stored = execute_idempotently(
+        stored = await run_in_threadpool(
+            execute_idempotently,
             self.engine,
             scope=scope,
             key=key,
-            request_hash=fingerprint(self.request.method, path, _canonical(raw_body)),
+            request_hash=await self._request_hash(),
             work=work,
             clock=self.clock,
             ttl_hours=self.settings.idempotency_ttl_hours,
         )
         headers = {"Idempotent-Replayed": "true"} if stored.replayed else {}
         return JSONResponse(stored.body, status_code=stored.status_code, headers=headers)
+
+    async def write_idempotent_flow(
+        self, scope: str, flow: Callable[[], tuple[int, dict[str, Any]]]
+    ) -> JSONResponse:
+        """For flows of several transactions around a channel call; the flow must itself be
+        idempotent (an order found by `out_trade_no`), since a crashed claim is re-run."""
+        key = self.request.headers.get("idempotency-key")
+        if key is None:
+            status, body = await run_in_threadpool(flow)
+            return JSONResponse(body, status_code=status)
+        request_hash = await self._request_hash()
+        stored = await run_in_threadpool(
+            self.write,
+            lambda uow: idempotency.claim(
+                uow, scope=scope, key=key, request_hash=request_hash,
+                ttl_hours=self.settings.idempotency_ttl_hours,
+            )
+        )  # fmt: skip
+        if stored is not None:
+            return JSONResponse(
+                stored.body, status_code=stored.status_code, headers={"Idempotent-Replayed": "true"}
+            )
+        try:
+            status, body = await run_in_threadpool(flow)
+        except Exception:
+            self.write(lambda uow: idempotency.release(uow, scope=scope, key=key))
+            raise
+        self.write(
+            lambda uow: idempotency.complete(
+                uow, scope=scope, key=key, status_code=status, body=body
+            )
+        )
+        return JSONResponse(body, status_code=status)
+
+    async def _request_hash(self) -> str:
+        raw_body = await self.request.body()
+        url = self.request.url
+        path = url.path + ("?" + url.query if url.query else "")
+        return idempotency.fingerprint(self.request.method, path, _canonical(raw_body))
 
 
 def _canonical(raw_body: bytes) -> bytes:

@@ -16,6 +16,8 @@ from cloudpay.kernel.errors import STATUS_BY_TYPE, CloudPayError
 log = structlog.get_logger(__name__)
 
 _HTTP_CODES = {
+    # FastAPI's own 400: JSON it could not decode (digits beyond int limits, nesting too deep).
+    400: ("invalid_request_error", "body_not_json", "request body could not be parsed as JSON"),
     404: ("not_found_error", "route_not_found", "no such route"),
     405: ("invalid_request_error", "method_not_allowed", "method not allowed on this route"),
     413: ("invalid_request_error", "body_too_large", "request body too large"),
@@ -52,6 +54,11 @@ def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, str, str | 
     param = ".".join(location) or None
     if first.get("type") == "json_invalid":
         return "body_not_json", "request body is not valid JSON", None
+    if tuple(first.get("loc", ())) == ("body",):
+        # The body as a whole: absent, or JSON that is not an object (an array, a string…).
+        if first.get("type") == "missing":
+            return "body_missing", "a JSON object request body is required", None
+        return "body_invalid", "request body must be a JSON object", None
     if first.get("type") == "missing":
         return "parameter_missing", f"missing required parameter {param}", param
     message = f"{param}: {first.get('msg')}" if param else str(first.get("msg"))

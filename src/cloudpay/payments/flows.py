@@ -1,0 +1,285 @@
+"""Flows that talk to a channel between transactions.
+
+A channel call never runs inside a database transaction (it would hold locks for a network
+round trip). Each flow is idempotent: if its process dies between steps, the poller (or the
+merchant's retry) finds the order in its last committed state and carries on from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import structlog
+
+from cloudpay.channels.protocol import (
+    ChannelError,
+    ChannelErrorKind,
+    ChannelNotification,
+    ChannelPaymentStatus,
+    ChannelRefundStatus,
+    CreatePayment,
+    NotificationAck,
+    NotificationKind,
+    NotificationRejected,
+    PaymentChannel,
+    RefundRequest,
+    RefundStatus,
+)
+from cloudpay.channels.registry import ChannelRegistry
+from cloudpay.db.unit_of_work import Transact, UnitOfWork
+from cloudpay.kernel.clock import Clock
+from cloudpay.kernel.errors import ChannelFailed, Conflict
+from cloudpay.payments import service
+from cloudpay.payments.model import OPEN_STATUSES, OrderStatus
+from cloudpay.payments.repository import OrderRow, RefundRow
+
+log = structlog.get_logger(__name__)
+MAX_POLL_BATCH = 200
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """What flows need to reach channels: adapters, and our URL for their notifications."""
+
+    channels: ChannelRegistry
+    notify_base_url: str  # channels post to <notify_base_url>/v1/channels/<code>/notify
+    clock: Clock
+
+    def notify_url(self, channel_code: str) -> str:
+        return f"{self.notify_base_url.rstrip('/')}/v1/channels/{channel_code}/notify"
+
+
+def place_order(
+    transact: Transact,
+    ctx: ChannelContext,
+    *,
+    request: service.OrderRequest,
+    enabled_methods: frozenset[str],
+) -> OrderRow:
+    order = transact(
+        lambda uow: service.open_order(uow, request=request, enabled_methods=enabled_methods)
+    )
+    if order.status is not OrderStatus.CREATED:
+        return order  # the same request again: answer what it already became
+    return _create_at_channel(transact, ctx, order)
+
+
+def _create_at_channel(transact: Transact, ctx: ChannelContext, order: OrderRow) -> OrderRow:
+    channel = ctx.channels.get(order.channel)
+    try:
+        created = channel.create_payment(_create_request(order, ctx))
+    except ChannelError as error:
+        return _after_create_failed(transact, order, error)
+    return transact(
+        lambda uow: service.record_channel_created(uow, order_id=order.id, created=created)
+    )
+
+
+def _after_create_failed(transact: Transact, order: OrderRow, error: ChannelError) -> OrderRow:
+    if error.kind in (ChannelErrorKind.REJECTED, ChannelErrorKind.AUTHENTICATION):
+        return transact(
+            lambda uow: service.record_channel_refused(uow, order_id=order.id, error=error)
+        )
+    # Unknown or unavailable: the order stays `created`; the poller asks again (creating the
+    # same out_trade_no twice is idempotent at the channel).
+    log.warning("order.create_unconfirmed", order_id=order.id, kind=error.kind.value)
+    return order
+
+
+def _create_request(order: OrderRow, ctx: ChannelContext) -> CreatePayment:
+    return CreatePayment(
+        order_id=order.id, amount_fen=order.amount, currency=order.currency,
+        subject=order.subject, method=order.method, notify_url=ctx.notify_url(order.channel),
+        expire_at=order.expire_at, payer_id=order.payer_id, attach=order.app_id,
+    )  # fmt: skip
+
+
+def close_order(transact: Transact, ctx: ChannelContext, *, order_id: str, app_id: str) -> OrderRow:
+    order = transact(lambda uow: service.get_order(uow, order_id=order_id, app_id=app_id))
+    if order.status not in OPEN_STATUSES:
+        if order.status is OrderStatus.CLOSED:
+            return order
+        raise Conflict(
+            f"order is {order.status}; only open orders close", code=f"order_{order.status}"
+        )
+    return _close_at_channel(transact, ctx.channels.get(order.channel), order, expired=False)
+
+
+def _close_at_channel(
+    transact: Transact, channel: PaymentChannel, order: OrderRow, *, expired: bool
+) -> OrderRow:
+    try:
+        channel.close_payment(order.id)
+    except ChannelError as error:
+        # Paid meanwhile (WeChat ORDERPAID) or the channel is down: ask it what is true.
+        status = channel.query_payment(order.id)
+        order = transact(
+            lambda uow: service.apply_payment_status(
+                uow, order_id=order.id, status=status, source="close"
+            )
+        )
+        if order.status not in OPEN_STATUSES:
+            return order
+        raise ChannelFailed(f"the channel did not close the order: {error.message}",
+                            code="channel_close_failed") from error  # fmt: skip
+    source = "expiry" if expired else "api"
+    return transact(
+        lambda uow: service.mark_closed(uow, order_id=order.id, source=source, expired=expired)
+    )
+
+
+def refund_order(
+    transact: Transact, ctx: ChannelContext, *, app_id: str, order_id: str,
+    out_refund_no: str, amount: int, reason: str | None,
+) -> RefundRow:  # fmt: skip
+    order = transact(lambda uow: service.get_order(uow, order_id=order_id, app_id=app_id))
+    refund = transact(
+        lambda uow: service.open_refund(
+            uow, app_id=app_id, order=order, out_refund_no=out_refund_no, amount=amount,
+            reason=reason,
+        )
+    )  # fmt: skip
+    if refund.status.value != "processing":
+        return refund
+    return _refund_at_channel(transact, ctx, order, refund)
+
+
+def _refund_at_channel(
+    transact: Transact, ctx: ChannelContext, order: OrderRow, refund: RefundRow
+) -> RefundRow:
+    channel = ctx.channels.get(order.channel)
+    request = RefundRequest(
+        refund_id=refund.id, order_id=order.id, amount_fen=refund.amount,
+        order_total_fen=order.amount, currency=order.currency, reason=refund.reason,
+        notify_url=ctx.notify_url(order.channel),
+    )  # fmt: skip
+    try:
+        status = channel.refund(request)
+    except ChannelError as error:
+        if error.kind is not ChannelErrorKind.REJECTED:
+            log.warning("refund.unconfirmed", refund_id=refund.id, kind=error.kind.value)
+            return refund  # the poller asks the channel (refunds are idempotent by id)
+        status = RefundStatus(refund_id=refund.id, status=ChannelRefundStatus.CLOSED)
+    return transact(
+        lambda uow: service.apply_refund_status(
+            uow, refund_id=refund.id, status=status, source="api"
+        )
+    )
+
+
+def handle_notification(
+    transact: Transact, channel: PaymentChannel, headers: Mapping[str, str], body: bytes
+) -> NotificationAck:
+    """Verify, dedupe, apply; answer in the channel's format so it stops or keeps retrying."""
+    try:
+        notice = channel.parse_notification(headers, body)
+    except NotificationRejected as rejected:
+        log.warning("notification.rejected", channel=channel.code, reason=str(rejected))
+        return channel.acknowledge(accepted=False, message="verification failed")
+    try:
+        transact(lambda uow: _apply_notification(uow, channel.code, notice))
+    except Conflict as conflict:
+        # Business fields disagree with our order (amount): keep the channel retrying and let
+        # reconciliation raise it; never book it.
+        log.error("notification.conflict", channel=channel.code, code=conflict.code)
+        return channel.acknowledge(accepted=False, message=conflict.code)
+    return channel.acknowledge(accepted=True)
+
+
+def _apply_notification(uow: object, channel_code: str, notice: ChannelNotification) -> None:
+
+    assert isinstance(uow, UnitOfWork)
+    subject = (
+        notice.payment.order_id
+        if notice.payment
+        else notice.refund.refund_id
+        if notice.refund
+        else None
+    )
+    outcome = (
+        notice.payment.status if notice.payment else notice.refund.status if notice.refund else "?"
+    )
+    first = service.remember_notification(
+        uow, channel=channel_code, notification_id=notice.notification_id,
+        kind=notice.kind.value, subject_id=subject, outcome=outcome,
+    )  # fmt: skip
+    if not first:
+        return
+    if notice.kind is NotificationKind.PAYMENT and notice.payment is not None:
+        service.apply_payment_status(
+            uow, order_id=notice.payment.order_id, status=notice.payment, source="notification"
+        )
+    elif notice.kind is NotificationKind.REFUND and notice.refund is not None:
+        service.apply_refund_status(
+            uow, refund_id=notice.refund.refund_id, status=notice.refund, source="notification"
+        )
+
+
+def poll_open_orders(
+    transact: Transact, ctx: ChannelContext, *, limit: int = MAX_POLL_BATCH
+) -> int:
+    """Resolve orders whose outcome we have not heard: query, create again, or close expired."""
+    due = transact(lambda uow: service.orders_due_for_poll(uow, limit=limit))
+    for order_id in due:
+        try:
+            _poll_order(transact, ctx, order_id)
+        except (ChannelError, ChannelFailed) as error:
+            log.warning("order.poll_failed", order_id=order_id, error=str(error))
+            _back_off(transact, order_id)
+    return len(due)
+
+
+def _back_off(transact: Transact, order_id: str) -> None:
+    transact(lambda uow: service.schedule_next_poll(uow, service.get_order(uow, order_id=order_id)))
+
+
+def _poll_order(transact: Transact, ctx: ChannelContext, order_id: str) -> None:
+    order = transact(lambda uow: service.get_order(uow, order_id=order_id))
+    channel = ctx.channels.get(order.channel)
+    status = channel.query_payment(order.id)
+    expired = ctx.clock.now() >= order.expire_at
+    if order.status is OrderStatus.CREATED and status.status in _NOT_YET_CREATED:
+        # We never learnt the channel's answer to create (a timeout, a crash): ask again.
+        if expired:
+            transact(
+                lambda uow: service.mark_closed(uow, order_id=order.id, source="poll", expired=True)
+            )
+        else:
+            _create_at_channel(transact, ctx, order)
+        return
+    order = transact(
+        lambda uow: service.apply_payment_status(
+            uow, order_id=order.id, status=status, source="poll"
+        )
+    )
+    if order.status in OPEN_STATUSES and expired:
+        _close_at_channel(transact, channel, order, expired=True)
+
+
+_NOT_YET_CREATED = frozenset(
+    {ChannelPaymentStatus.NOT_FOUND, ChannelPaymentStatus.NOT_PAID, ChannelPaymentStatus.PAYING}
+)
+
+
+def poll_processing_refunds(
+    transact: Transact, ctx: ChannelContext, *, limit: int = MAX_POLL_BATCH
+) -> int:
+    due = transact(lambda uow: service.refunds_due_for_poll(uow, limit=limit))
+    for refund_id in due:
+        try:
+            _poll_refund(transact, ctx, refund_id)
+        except ChannelError as error:
+            log.warning("refund.poll_failed", refund_id=refund_id, error=str(error))
+    return len(due)
+
+
+def _poll_refund(transact: Transact, ctx: ChannelContext, refund_id: str) -> None:
+    refund = transact(lambda uow: service.get_refund(uow, refund_id=refund_id))
+    order = transact(lambda uow: service.get_order(uow, order_id=refund.order_id))
+    status = ctx.channels.get(order.channel).query_refund(refund.id)
+    transact(
+        lambda uow: service.apply_refund_status(
+            uow, refund_id=refund_id, status=status, source="poll"
+        )
+    )

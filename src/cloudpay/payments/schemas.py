@@ -1,0 +1,130 @@
+"""Wire shapes of the merchant payments API."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from cloudpay.payments.model import (
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_LENGTH,
+    MAX_OUT_TRADE_NO_LENGTH,
+    MAX_SUBJECT_LENGTH,
+)
+from cloudpay.payments.repository import OrderRow, RefundRow
+
+# WeChat allows letters, digits and _-|* in out_trade_no; we take the common subset.
+OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_\-|*]{1,32}$")
+Method = Literal["wechat_native", "wechat_jsapi"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OrderCreate(Strict):
+    out_trade_no: str = Field(max_length=MAX_OUT_TRADE_NO_LENGTH, description="your order number")
+    amount: StrictInt = Field(description="fen (分), > 0")
+    currency: str = "CNY"
+    subject: str = Field(min_length=1, max_length=MAX_SUBJECT_LENGTH)
+    method: str = Field(examples=["wechat_native", "wechat_jsapi"])
+    expire_at: datetime | None = None
+    notify_url: str | None = Field(default=None, max_length=512)
+    metadata: dict[str, str] = Field(default_factory=dict)
+    payer_id: str | None = Field(default=None, max_length=128, description="JSAPI: openid")
+
+    @field_validator("out_trade_no")
+    @classmethod
+    def _out_trade_no(cls, value: str) -> str:
+        if not OUT_TRADE_NO.match(value):
+            raise ValueError("1–32 characters of letters, digits, _-|*")
+        return value
+
+    @field_validator("notify_url")
+    @classmethod
+    def _notify_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/$.?#].[^\s]*$", value):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > MAX_METADATA_KEYS:
+            raise ValueError(f"at most {MAX_METADATA_KEYS} keys")
+        if any(len(k) > 40 or len(v) > MAX_METADATA_VALUE_LENGTH for k, v in value.items()):
+            raise ValueError(f"keys ≤ 40 and values ≤ {MAX_METADATA_VALUE_LENGTH} characters")
+        return value
+
+
+class RefundCreate(Strict):
+    order_id: str | None = Field(default=None, max_length=40)
+    out_trade_no: str | None = Field(default=None, max_length=MAX_OUT_TRADE_NO_LENGTH)
+    out_refund_no: str = Field(max_length=64, description="your refund number (idempotent)")
+    amount: StrictInt = Field(description="fen to refund, ≤ what remains refundable")
+    reason: str | None = Field(default=None, max_length=80)
+
+    @field_validator("out_refund_no")
+    @classmethod
+    def _out_refund_no(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_\-|*@]{1,64}$", value):
+            raise ValueError("1–64 characters of letters, digits, _-|*@")
+        return value
+
+
+def next_action(order: OrderRow, qr_url: str | None) -> dict[str, Any] | None:
+    if order.status.value != "paying":
+        return None
+    if order.code_url:
+        return {"type": "display_qr", "code_url": order.code_url, "qr_image_url": qr_url}
+    if order.pay_params:
+        return {"type": "wechat_jsapi", "params": order.pay_params}
+    return None
+
+
+def order_view(order: OrderRow, *, qr_url: str | None = None) -> dict[str, Any]:
+    return {
+        "object": "order",
+        "id": order.id,
+        "app_id": order.app_id,
+        "merchant_id": order.merchant_id,
+        "out_trade_no": order.out_trade_no,
+        "amount": order.amount,
+        "currency": order.currency,
+        "subject": order.subject,
+        "method": order.method,
+        "channel": order.channel,
+        "status": order.status.value,
+        "expire_at": order.expire_at.isoformat(),
+        "notify_url": order.notify_url,
+        "metadata": order.metadata,
+        "next_action": next_action(order, qr_url),
+        "channel_transaction_id": order.channel_transaction_id,
+        "paid_at": order.paid_at.isoformat() if order.paid_at else None,
+        "amount_refunded": order.refunded_amount,
+        "failure_code": order.failure_code,
+        "failure_message": order.failure_message,
+        "created": order.created_at.isoformat(),
+        "updated": order.updated_at.isoformat(),
+    }
+
+
+def refund_view(refund: RefundRow) -> dict[str, Any]:
+    return {
+        "object": "refund",
+        "id": refund.id,
+        "order_id": refund.order_id,
+        "app_id": refund.app_id,
+        "out_refund_no": refund.out_refund_no,
+        "amount": refund.amount,
+        "currency": refund.currency,
+        "reason": refund.reason,
+        "status": refund.status.value,
+        "channel_refund_id": refund.channel_refund_id,
+        "failure_code": refund.failure_code,
+        "succeeded_at": refund.succeeded_at.isoformat() if refund.succeeded_at else None,
+        "created": refund.created_at.isoformat(),
+    }

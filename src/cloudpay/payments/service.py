@@ -1,0 +1,398 @@
+"""Payment use cases, one transaction each. Channel calls happen between them (`flows.py`).
+
+Every change of an order's status goes through `_move`, which checks the state machine,
+records the transition and queues the merchant's event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+
+from cloudpay.channels.protocol import (
+    ChannelError,
+    ChannelPaymentStatus,
+    ChannelRefundStatus,
+    PaymentCreated,
+    PaymentStatus,
+)
+from cloudpay.channels.protocol import (
+    RefundStatus as ChannelRefund,
+)
+from cloudpay.db.unit_of_work import UnitOfWork
+from cloudpay.kernel.errors import Conflict, InvalidRequest, NotFound
+from cloudpay.kernel.ids import new_id
+from cloudpay.payments import events, postings, repository
+from cloudpay.payments.model import (
+    MAX_AMOUNT_FEN,
+    MIN_AMOUNT_FEN,
+    OPEN_STATUSES,
+    PAID_STATUSES,
+    SUPPORTED_CURRENCIES,
+    OrderStatus,
+    Refundable,
+    RefundStatus,
+    check_order_transition,
+    resolve_expiry,
+    status_after_refund,
+)
+from cloudpay.payments.repository import OrderRow, RefundRow
+from cloudpay.payments.schemas import order_view, refund_view
+
+POLL_FIRST_AFTER = timedelta(seconds=5)
+POLL_BACKOFF_CAP = timedelta(minutes=5)
+CHANNEL_OF_METHOD = {"wechat_native": "wechat", "wechat_jsapi": "wechat"}
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    app_id: str
+    merchant_id: str
+    out_trade_no: str
+    amount: int
+    currency: str
+    subject: str
+    method: str
+    expire_at: datetime | None
+    notify_url: str | None
+    metadata: dict[str, str]
+    payer_id: str | None = None
+
+    def fingerprint(self) -> str:
+        fields = asdict(self)
+        fields["expire_at"] = self.expire_at.isoformat() if self.expire_at else None
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+
+
+def _validate(request: OrderRequest, enabled_methods: frozenset[str]) -> str:
+    if not MIN_AMOUNT_FEN <= request.amount <= MAX_AMOUNT_FEN:
+        raise InvalidRequest(
+            f"amount must be {MIN_AMOUNT_FEN}–{MAX_AMOUNT_FEN} fen", code="amount_invalid",
+            param="amount",
+        )  # fmt: skip
+    if request.currency not in SUPPORTED_CURRENCIES:
+        raise InvalidRequest("only CNY is supported", code="currency_unsupported", param="currency")
+    channel = CHANNEL_OF_METHOD.get(request.method)
+    if channel is None:
+        raise InvalidRequest(
+            f"unknown method {request.method}", code="method_unknown", param="method"
+        )
+    if request.method not in enabled_methods:
+        raise InvalidRequest(
+            f"method {request.method} is not enabled for this app", code="method_not_enabled",
+            param="method",
+        )  # fmt: skip
+    if request.method == "wechat_jsapi" and not request.payer_id:
+        raise InvalidRequest("wechat_jsapi needs payer_id (openid)", code="parameter_missing",
+                             param="payer_id")  # fmt: skip
+    return channel
+
+
+# --- orders -----------------------------------------------------------------------------
+def open_order(
+    uow: UnitOfWork, *, request: OrderRequest, enabled_methods: frozenset[str]
+) -> OrderRow:
+    """A new order in `created`, or the existing one for the same `out_trade_no` and body."""
+    channel = _validate(request, enabled_methods)
+    request_hash = request.fingerprint()
+    existing = repository.find_order_by_out_trade_no(
+        uow.connection, request.app_id, request.out_trade_no
+    )
+    if existing is not None:
+        if existing.request_hash != request_hash:
+            raise Conflict(
+                "out_trade_no was already used with different parameters",
+                code="out_trade_no_used", param="out_trade_no",
+            )  # fmt: skip
+        return existing
+    now = uow.clock.now()
+    order_id = new_id("ord")
+    repository.insert_order(
+        uow.connection,
+        {
+            "id": order_id, "app_id": request.app_id, "merchant_id": request.merchant_id,
+            "out_trade_no": request.out_trade_no, "request_hash": request_hash,
+            "amount": request.amount, "currency": request.currency, "subject": request.subject,
+            "method": request.method, "channel": channel, "status": OrderStatus.CREATED.value,
+            "expire_at": resolve_expiry(request.expire_at, now), "notify_url": request.notify_url,
+            "metadata": request.metadata, "payer_id": request.payer_id,
+            "refunded_amount": 0, "refund_reserved_amount": 0, "poll_attempts": 0,
+            "next_poll_at": now + POLL_FIRST_AFTER, "created_at": now, "updated_at": now,
+        },
+    )  # fmt: skip
+    repository.record_transition(
+        uow.connection, order_id=order_id, from_status=None, to_status="created",
+        source="api", reason=None, now=now,
+    )  # fmt: skip
+    return _order(uow, order_id)
+
+
+def _order(uow: UnitOfWork, order_id: str, *, lock: bool = False) -> OrderRow:
+    order = repository.get_order(uow.connection, order_id, lock=lock)
+    if order is None:
+        raise NotFound(f"no order {order_id}", code="order_not_found", param="id")
+    return order
+
+
+def get_order(uow: UnitOfWork, *, order_id: str, app_id: str | None = None) -> OrderRow:
+    order = _order(uow, order_id)
+    if app_id is not None and order.app_id != app_id:
+        raise NotFound(f"no order {order_id}", code="order_not_found", param="id")
+    return order
+
+
+def find_order(uow: UnitOfWork, *, app_id: str, out_trade_no: str) -> OrderRow:
+    order = repository.find_order_by_out_trade_no(uow.connection, app_id, out_trade_no)
+    if order is None:
+        raise NotFound(f"no order {out_trade_no}", code="order_not_found", param="out_trade_no")
+    return order
+
+
+def list_orders(
+    uow: UnitOfWork, *, app_id: str | None = None, merchant_id: str | None = None,
+    status: str | None = None, limit: int = 20, starting_after: str | None = None,
+) -> list[OrderRow]:  # fmt: skip
+    return repository.list_orders(
+        uow.connection, merchant_id=merchant_id, app_id=app_id, status=status,
+        limit=min(limit, 101), starting_after=starting_after,
+    )  # fmt: skip
+
+
+def _move(
+    uow: UnitOfWork, order: OrderRow, target: OrderStatus, *, source: str,
+    reason: str | None = None, event_type: str | None = None, **changes: object,
+) -> OrderRow:  # fmt: skip
+    check_order_transition(order.status, target)
+    now = uow.clock.now()
+    repository.update_order(
+        uow.connection, order.id, status=target.value, updated_at=now, **changes
+    )
+    repository.record_transition(
+        uow.connection, order_id=order.id, from_status=order.status.value,
+        to_status=target.value, source=source, reason=reason, now=now,
+    )  # fmt: skip
+    moved = _order(uow, order.id)
+    if event_type is not None:
+        events.emit(
+            uow, event_type=event_type, app_id=moved.app_id, merchant_id=moved.merchant_id,
+            url=moved.notify_url, data_object=order_view(moved),
+        )  # fmt: skip
+    return moved
+
+
+def record_channel_created(uow: UnitOfWork, *, order_id: str, created: PaymentCreated) -> OrderRow:
+    order = _order(uow, order_id, lock=True)
+    if order.status is not OrderStatus.CREATED:
+        return order  # a concurrent retry of the same request got there first
+    return _move(
+        uow, order, OrderStatus.PAYING, source="api", code_url=created.code_url,
+        pay_params=dict(created.pay_params) if created.pay_params else None,
+        next_poll_at=uow.clock.now() + POLL_FIRST_AFTER,
+    )  # fmt: skip
+
+
+def record_channel_refused(uow: UnitOfWork, *, order_id: str, error: ChannelError) -> OrderRow:
+    order = _order(uow, order_id, lock=True)
+    if order.status is not OrderStatus.CREATED:
+        return order
+    return _move(
+        uow, order, OrderStatus.FAILED, source="api", reason=error.message,
+        event_type=events.ORDER_FAILED, failure_code=error.code or error.kind.value,
+        failure_message=error.message[:256], next_poll_at=None,
+    )  # fmt: skip
+
+
+def apply_payment_status(
+    uow: UnitOfWork, *, order_id: str, status: PaymentStatus, source: str
+) -> OrderRow:
+    """Move an order to what the channel says, once; repeats and late news change nothing."""
+    order = _order(uow, order_id, lock=True)
+    paid = status.status in (ChannelPaymentStatus.SUCCEEDED, ChannelPaymentStatus.REFUNDED)
+    if order.status in PAID_STATUSES or order.status not in OPEN_STATUSES:
+        return order
+    if paid:
+        return _capture(uow, order, status, source)
+    if status.status is ChannelPaymentStatus.FAILED:
+        return _move(uow, order, OrderStatus.FAILED, source=source, reason=status.failure_reason,
+                     event_type=events.ORDER_FAILED, failure_code="payment_failed",
+                     failure_message=(status.failure_reason or "the payer's payment failed")[:256],
+                     next_poll_at=None)  # fmt: skip
+    if status.status is ChannelPaymentStatus.CLOSED:
+        return mark_closed(uow, order_id=order.id, source=source, expired=False)
+    return schedule_next_poll(uow, order)
+
+
+def _capture(uow: UnitOfWork, order: OrderRow, status: PaymentStatus, source: str) -> OrderRow:
+    if status.amount_fen is not None and status.amount_fen != order.amount:
+        # Money moved that does not match the order: never book it silently.
+        raise Conflict(
+            f"channel reports {status.amount_fen} fen paid for an order of {order.amount}",
+            code="channel_amount_mismatch",
+        )
+    if order.status is OrderStatus.CREATED:
+        order = _move(uow, order, OrderStatus.PAYING, source=source, reason="paid before we knew")
+    postings.post_capture(
+        uow, order_id=order.id, channel=order.channel, merchant_id=order.merchant_id,
+        amount_fen=order.amount, currency=order.currency,
+    )  # fmt: skip
+    return _move(
+        uow, order, OrderStatus.SUCCEEDED, source=source, event_type=events.ORDER_SUCCEEDED,
+        channel_transaction_id=status.channel_transaction_id,
+        paid_at=status.paid_at or uow.clock.now(), payer_id=status.payer_id or order.payer_id,
+        next_poll_at=None,
+    )  # fmt: skip
+
+
+def mark_closed(uow: UnitOfWork, *, order_id: str, source: str, expired: bool) -> OrderRow:
+    order = _order(uow, order_id, lock=True)
+    if order.status not in OPEN_STATUSES:
+        return order
+    target = (
+        OrderStatus.EXPIRED
+        if expired and order.status is OrderStatus.PAYING
+        else OrderStatus.CLOSED
+    )
+    event_type = events.ORDER_EXPIRED if target is OrderStatus.EXPIRED else events.ORDER_CLOSED
+    return _move(uow, order, target, source=source, event_type=event_type, next_poll_at=None)
+
+
+def schedule_next_poll(uow: UnitOfWork, order: OrderRow) -> OrderRow:
+    """Back off: 5 s, 10 s, 20 s … capped at 5 min, while the order is open."""
+    delay = min(POLL_FIRST_AFTER * (2 ** min(order.poll_attempts, 10)), POLL_BACKOFF_CAP)
+    repository.update_order(
+        uow.connection, order.id, poll_attempts=order.poll_attempts + 1,
+        next_poll_at=uow.clock.now() + delay,
+    )  # fmt: skip
+    return replace(order, poll_attempts=order.poll_attempts + 1)
+
+
+def orders_due_for_poll(uow: UnitOfWork, *, limit: int = 100) -> list[str]:
+    return repository.orders_due_for_poll(uow.connection, now=uow.clock.now(), limit=limit)
+
+
+def order_history(uow: UnitOfWork, *, order_id: str) -> list[dict[str, object]]:
+    return repository.transitions_of(uow.connection, order_id)
+
+
+# --- refunds ----------------------------------------------------------------------------
+def open_refund(
+    uow: UnitOfWork, *, app_id: str, order: OrderRow, out_refund_no: str, amount: int,
+    reason: str | None,
+) -> RefundRow:  # fmt: skip
+    """Reserve the amount on the order and in the ledger, then it is the channel's turn."""
+    request_hash = hashlib.sha256(f"{order.id}|{amount}|{reason}".encode()).hexdigest()
+    existing = repository.find_refund_by_out_refund_no(uow.connection, app_id, out_refund_no)
+    if existing is not None:
+        if existing.request_hash != request_hash:
+            raise Conflict("out_refund_no was already used with different parameters",
+                           code="out_refund_no_used", param="out_refund_no")  # fmt: skip
+        return existing
+    locked = _order(uow, order.id, lock=True)
+    if locked.status not in PAID_STATUSES:
+        raise Conflict(
+            f"order is {locked.status}, not paid", code="order_not_paid", param="order_id"
+        )
+    Refundable(locked.amount, locked.refunded_amount, locked.refund_reserved_amount).check(amount)
+    refund_id = new_id("rfd")
+    now = uow.clock.now()
+    repository.insert_refund(
+        uow.connection,
+        {
+            "id": refund_id, "order_id": locked.id, "app_id": app_id,
+            "merchant_id": locked.merchant_id, "out_refund_no": out_refund_no,
+            "request_hash": request_hash, "amount": amount, "currency": locked.currency,
+            "reason": reason, "status": RefundStatus.PROCESSING.value,
+            "next_poll_at": now + POLL_FIRST_AFTER, "created_at": now, "updated_at": now,
+        },
+    )  # fmt: skip
+    repository.update_order(
+        uow.connection, locked.id, refund_reserved_amount=locked.refund_reserved_amount + amount,
+        updated_at=now,
+    )  # fmt: skip
+    postings.hold_refund(
+        uow, refund_id=refund_id, order_id=locked.id, channel=locked.channel,
+        merchant_id=locked.merchant_id, amount_fen=amount, currency=locked.currency,
+    )  # fmt: skip
+    return _refund(uow, refund_id)
+
+
+def _refund(uow: UnitOfWork, refund_id: str, *, lock: bool = False) -> RefundRow:
+    refund = repository.get_refund(uow.connection, refund_id, lock=lock)
+    if refund is None:
+        raise NotFound(f"no refund {refund_id}", code="refund_not_found", param="id")
+    return refund
+
+
+def get_refund(uow: UnitOfWork, *, refund_id: str, app_id: str | None = None) -> RefundRow:
+    refund = _refund(uow, refund_id)
+    if app_id is not None and refund.app_id != app_id:
+        raise NotFound(f"no refund {refund_id}", code="refund_not_found", param="id")
+    return refund
+
+
+def apply_refund_status(
+    uow: UnitOfWork, *, refund_id: str, status: ChannelRefund, source: str
+) -> RefundRow:
+    """Settle a refund once, from a notification, a poll or the create call's answer."""
+    refund = _refund(uow, refund_id, lock=True)
+    if refund.status is not RefundStatus.PROCESSING:
+        return refund
+    if status.status is ChannelRefundStatus.PROCESSING:
+        repository.update_refund(
+            uow.connection, refund.id, next_poll_at=uow.clock.now() + POLL_FIRST_AFTER * 2
+        )
+        return refund
+    succeeded = status.status is ChannelRefundStatus.SUCCEEDED
+    return _finish_refund(uow, refund, succeeded, status, source)
+
+
+def _finish_refund(
+    uow: UnitOfWork, refund: RefundRow, succeeded: bool, status: ChannelRefund, source: str
+) -> RefundRow:
+    now = uow.clock.now()
+    order = _order(uow, refund.order_id, lock=True)
+    postings.settle_refund(uow, refund_id=refund.id, succeeded=succeeded)
+    refunded = order.refunded_amount + (refund.amount if succeeded else 0)
+    repository.update_order(
+        uow.connection, order.id, refunded_amount=refunded,
+        refund_reserved_amount=order.refund_reserved_amount - refund.amount, updated_at=now,
+    )  # fmt: skip
+    if succeeded:
+        _move(uow, replace(order, refunded_amount=refunded),
+              status_after_refund(order.amount, refunded), source=source,
+              reason=f"refund {refund.id}")  # fmt: skip
+    repository.update_refund(
+        uow.connection, refund.id,
+        status=(RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED).value,
+        channel_refund_id=status.channel_refund_id,
+        succeeded_at=(status.succeeded_at or now) if succeeded else None,
+        failure_code=None if succeeded else f"channel_{status.status.value}",
+        next_poll_at=None, updated_at=now,
+    )  # fmt: skip
+    finished = _refund(uow, refund.id)
+    events.emit(
+        uow, event_type=events.REFUND_SUCCEEDED if succeeded else events.REFUND_FAILED,
+        app_id=finished.app_id, merchant_id=finished.merchant_id, url=order.notify_url,
+        data_object=refund_view(finished),
+    )  # fmt: skip
+    return finished
+
+
+def refunds_due_for_poll(uow: UnitOfWork, *, limit: int = 100) -> list[str]:
+    return repository.refunds_due_for_poll(uow.connection, now=uow.clock.now(), limit=limit)
+
+
+def refunds_of_order(uow: UnitOfWork, *, order_id: str) -> list[RefundRow]:
+    return repository.refunds_of(uow.connection, order_id)
+
+
+def remember_notification(
+    uow: UnitOfWork, *, channel: str, notification_id: str, kind: str, subject_id: str | None,
+    outcome: str,
+) -> bool:  # fmt: skip
+    return repository.remember_notification(
+        uow.connection, channel=channel, notification_id=notification_id, kind=kind,
+        subject_id=subject_id, outcome=outcome, now=uow.clock.now(),
+    )  # fmt: skip

@@ -1,0 +1,110 @@
+"""Payments tables: orders, their state history, refunds, and the channel-notification inbox."""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from cloudpay.db.metadata import metadata
+from cloudpay.db.types import UtcDateTime
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("app_id", String(40), nullable=False),
+    Column("merchant_id", String(40), nullable=False),
+    Column("out_trade_no", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("subject", String(128), nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("expire_at", UtcDateTime, nullable=False),
+    Column("notify_url", String(512), nullable=True),
+    Column("metadata", Text, nullable=False, default="{}"),
+    Column("payer_id", String(128), nullable=True),
+    Column("code_url", String(512), nullable=True),
+    Column("pay_params", Text, nullable=True),
+    Column("channel_transaction_id", String(64), nullable=True),
+    Column("paid_at", UtcDateTime, nullable=True),
+    Column("failure_code", String(64), nullable=True),
+    Column("failure_message", String(256), nullable=True),
+    Column("refunded_amount", BigInteger, nullable=False, default=0),
+    Column("refund_reserved_amount", BigInteger, nullable=False, default=0),
+    Column("next_poll_at", UtcDateTime, nullable=True),
+    Column("poll_attempts", Integer, nullable=False, default=0),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("app_id", "out_trade_no", name="uq_orders_app_out_trade_no"),
+    Index("ix_orders_merchant_created", "merchant_id", "id"),
+    Index("ix_orders_poll", "status", "next_poll_at"),
+)
+
+order_transitions = Table(
+    "order_transitions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), ForeignKey("orders.id"), nullable=False, index=True),
+    Column("from_status", String(24), nullable=True),
+    Column("to_status", String(24), nullable=False),
+    Column("source", String(24), nullable=False),  # api, notification, poll, job
+    Column("reason", String(256), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+refunds = Table(
+    "refunds",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), ForeignKey("orders.id"), nullable=False, index=True),
+    Column("app_id", String(40), nullable=False),
+    Column("merchant_id", String(40), nullable=False),
+    Column("out_refund_no", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason", String(256), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("channel_refund_id", String(64), nullable=True),
+    Column("failure_code", String(64), nullable=True),
+    Column("succeeded_at", UtcDateTime, nullable=True),
+    Column("next_poll_at", UtcDateTime, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("app_id", "out_refund_no", name="uq_refunds_app_out_refund_no"),
+    Index("ix_refunds_poll", "status", "next_poll_at"),
+)
+
+channel_notifications = Table(
+    "channel_notifications",
+    metadata,
+    Column("channel", String(16), primary_key=True),
+    Column("notification_id", String(96), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("subject_id", String(40), nullable=True),  # our order or refund id
+    Column("outcome", String(32), nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("event_id", String(40), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("url", String(512), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(512), nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("attempted_at", UtcDateTime, nullable=False),
+)
