@@ -22,7 +22,7 @@ from cloudpay.kernel.errors import CloudPayError
 from cloudpay.kernel.vault import PersonalDataVault
 from cloudpay.ledger import check_books
 from cloudpay.logging import configure_logging
-from cloudpay.main import create_app, engine_for, vault_for
+from cloudpay.main import create_app, engine_for, vault_for, worker_context
 from cloudpay.merchants import service as merchants
 from cloudpay.merchants.model import (
     AcquiringMode,
@@ -91,13 +91,13 @@ def serve(
 def worker(once: Annotated[bool, typer.Option(help="run due jobs once and exit")] = False) -> None:
     """Run scheduled jobs: expire ledger holds, purge old idempotency keys."""
     settings = _settings()
-    engine = engine_for(settings)
+    context = worker_context(settings, engine_for(settings), SystemClock())
     if once:
-        console.print(run_due_jobs(engine, SystemClock(), {}))
+        console.print(run_due_jobs(context, {}))
         return
     stop = threading.Event()
     try:
-        run_worker(engine, SystemClock(), stop=stop)
+        run_worker(context, stop=stop)
     except KeyboardInterrupt:
         stop.set()
 

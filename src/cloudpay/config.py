@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=10, ge=1, le=200)
     sqlite_busy_timeout_ms: int = Field(default=5_000, ge=0, le=600_000)
 
+    # Where channels reach us for notifications (…/v1/channels/<code>/notify).
+    public_base_url: str = "http://127.0.0.1:8000"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"

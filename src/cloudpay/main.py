@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
+from cloudpay.channels.registry import ChannelRegistry
 from cloudpay.config import Settings, get_settings
 from cloudpay.db.engine import make_engine
 from cloudpay.kernel.clock import Clock, SystemClock
@@ -14,6 +15,8 @@ from cloudpay.kernel.vault import PersonalDataVault
 from cloudpay.ledger.api import router as ledger_router
 from cloudpay.merchants import find_app_key, get_app
 from cloudpay.merchants.api import router as merchants_router
+from cloudpay.payments.api import router as payments_router
+from cloudpay.payments.flows import ChannelContext
 from cloudpay.web.app_identity import router as app_identity_router
 from cloudpay.web.errors import install_error_handlers
 from cloudpay.web.merchant_auth import AppKeyDirectory, install_merchant_auth
@@ -21,6 +24,7 @@ from cloudpay.web.middleware import RequestContextMiddleware
 from cloudpay.web.platform_keys import load_platform_keyring
 from cloudpay.web.platform_keys import router as platform_keys_router
 from cloudpay.web.response_signing import ResponseSigningMiddleware
+from cloudpay.worker import WorkerContext
 
 API_VERSION = "2026-11-25"
 
@@ -41,11 +45,28 @@ def vault_for(settings: Settings) -> PersonalDataVault:
     )
 
 
+def worker_context(settings: Settings, engine: Engine, clock: Clock) -> WorkerContext:
+    """The worker's view of the same wiring as the API (channels, the platform's signer)."""
+    keyring = load_platform_keyring(settings)
+    return WorkerContext(
+        engine=engine,
+        clock=clock,
+        channel_context=channel_context_for(settings, clock),
+        sign_webhook=lambda body: keyring.sign_now(body, clock),
+    )
+
+
+def channel_context_for(settings: Settings, clock: Clock) -> ChannelContext:
+    """Channels configured for this deployment (none until their credentials are set)."""
+    return ChannelContext(ChannelRegistry(), settings.public_base_url, clock)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     engine: Engine | None = None,
     clock: Clock | None = None,
+    channel_context: ChannelContext | None = None,
 ) -> FastAPI:
     the_settings = settings or get_settings()
     app = FastAPI(
@@ -57,6 +78,9 @@ def create_app(
     app.state.engine = engine or engine_for(the_settings)
     app.state.clock = clock or SystemClock()
     app.state.vault = vault_for(the_settings)
+    app.state.channel_context = channel_context or channel_context_for(
+        the_settings, app.state.clock
+    )
     app.state.platform_keyring = load_platform_keyring(the_settings)
     app.state.app_keys = AppKeyDirectory(find_app_key=find_app_key, get_app=get_app)
     install_error_handlers(app)
@@ -69,6 +93,7 @@ def create_app(
     app.include_router(app_identity_router)  # before merchants' /v1/apps/{app_id}
     app.include_router(ledger_router)
     app.include_router(merchants_router)
+    app.include_router(payments_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:

@@ -60,8 +60,8 @@ class FakeChannel:
         with self._lock:
             self._maybe_fail()
             self.orders.setdefault(request.order_id, _FakeOrder(request))
-            return PaymentCreated(channel_reference=f"prepay_{request.order_id}",
-                                  code_url=f"weixin://wxpay/bizpayurl?pr={request.order_id}")  # fmt: skip
+            code_url = f"weixin://wxpay/bizpayurl?pr={request.order_id}"
+            return PaymentCreated(channel_reference=f"prepay_{request.order_id}", code_url=code_url)
 
     def query_payment(self, order_id: str) -> PaymentStatus:
         with self._lock:

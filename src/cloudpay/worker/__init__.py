@@ -1,5 +1,5 @@
-"""The worker: scheduled jobs (and, as the gateway lands, the outbox relay and webhooks)."""
+"""The worker: webhook delivery, payment polling and the ledger's and API's housekeeping."""
 
-from cloudpay.worker.jobs import JOBS, run_due_jobs, run_worker
+from cloudpay.worker.jobs import JOBS, WorkerContext, run_due_jobs, run_worker
 
-__all__ = ["JOBS", "run_due_jobs", "run_worker"]
+__all__ = ["JOBS", "WorkerContext", "run_due_jobs", "run_worker"]

@@ -1,7 +1,6 @@
-"""Periodic jobs, each one short transaction, safe to run on several workers at once.
-
-A job that dies mid-way loses nothing: each pass is a transaction that either committed or
-did not, and the next pass picks up what is still due.
+"""Periodic jobs, each a short transaction (or a few around a network call), safe to run on
+several workers at once. A job that dies mid-way loses nothing: what it committed stays, and
+the next pass picks up what is still due.
 """
 
 from __future__ import annotations
@@ -9,52 +8,103 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import httpx
 import structlog
 from sqlalchemy import Engine
 
 from cloudpay.db.idempotency import purge_expired
-from cloudpay.db.unit_of_work import UnitOfWork, run_in_transaction
+from cloudpay.db.unit_of_work import Transact, transactor
 from cloudpay.kernel.clock import Clock
 from cloudpay.ledger import expire_pending_transfers
+from cloudpay.payments import flows, webhooks
+from cloudpay.web.nonces import purge_expired_nonces
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    """What jobs need; the payment jobs run only when channels and a signer are given."""
+
+    engine: Engine
+    clock: Clock
+    channel_context: flows.ChannelContext | None = None
+    sign_webhook: webhooks.Signer | None = None
+    http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+
+    @property
+    def transact(self) -> Transact:
+        return transactor(self.engine, self.clock)
 
 
 @dataclass(frozen=True)
 class Job:
     name: str
     every_s: float
-    run: Callable[[UnitOfWork], int]
+    run: Callable[[WorkerContext], int]
+
+
+def _expire_holds(ctx: WorkerContext) -> int:
+    return ctx.transact(expire_pending_transfers)
+
+
+def _purge_keys(ctx: WorkerContext) -> int:
+    return ctx.transact(purge_expired)
+
+
+def _purge_nonces(ctx: WorkerContext) -> int:
+    return ctx.transact(purge_expired_nonces)
+
+
+def _poll_orders(ctx: WorkerContext) -> int:
+    if ctx.channel_context is None:
+        return 0
+    return flows.poll_open_orders(ctx.transact, ctx.channel_context)
+
+
+def _poll_refunds(ctx: WorkerContext) -> int:
+    if ctx.channel_context is None:
+        return 0
+    return flows.poll_processing_refunds(ctx.transact, ctx.channel_context)
+
+
+def _deliver_webhooks(ctx: WorkerContext) -> int:
+    if ctx.sign_webhook is None:
+        return 0
+    return webhooks.deliver_due(ctx.transact, sign=ctx.sign_webhook, client=ctx.http)
 
 
 JOBS: tuple[Job, ...] = (
-    Job("ledger.expire_pending_transfers", 5.0, expire_pending_transfers),
-    Job("idempotency.purge_expired_keys", 3600.0, purge_expired),
+    Job("webhooks.deliver", 1.0, _deliver_webhooks),
+    Job("payments.poll_orders", 2.0, _poll_orders),
+    Job("payments.poll_refunds", 5.0, _poll_refunds),
+    Job("ledger.expire_pending_transfers", 5.0, _expire_holds),
+    Job("idempotency.purge_expired_keys", 3600.0, _purge_keys),
+    Job("auth.purge_expired_nonces", 600.0, _purge_nonces),
 )
 
 
-def run_due_jobs(engine: Engine, clock: Clock, last_run: dict[str, float]) -> dict[str, int]:
+def run_due_jobs(ctx: WorkerContext, last_run: dict[str, float]) -> dict[str, int]:
     """Run every job whose interval has passed; returns how much each one did."""
     done: dict[str, int] = {}
     now = time.monotonic()
     for job in JOBS:
         if now - last_run.get(job.name, -job.every_s) < job.every_s:
             continue
-        done[job.name] = run_in_transaction(engine, job.run, clock=clock)
+        try:
+            done[job.name] = job.run(ctx)
+        except Exception:
+            # One failing job must not starve the others; it runs again next interval.
+            log.exception("job.failed", job=job.name)
+            done[job.name] = -1
         last_run[job.name] = now
-        if done[job.name]:
-            log.info("job.done", job=job.name, count=done[job.name])
     return done
 
 
-def run_worker(engine: Engine, clock: Clock, *, stop: threading.Event, poll_s: float = 1.0) -> None:
+def run_worker(ctx: WorkerContext, *, stop: threading.Event, poll_s: float = 0.5) -> None:
     last_run: dict[str, float] = {}
     while not stop.is_set():
-        try:
-            run_due_jobs(engine, clock, last_run)
-        except Exception:
-            # A failing job must not stop the others; it is retried on the next pass.
-            log.exception("job.failed")
+        run_due_jobs(ctx, last_run)
         stop.wait(poll_s)
