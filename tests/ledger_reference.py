@@ -2,14 +2,13 @@
 
 The reference is written for obviousness, not speed: each kind of transfer has its checks as a
 table in precedence order (so the order itself is tested against `TRANSFER_RESULT_CODES`), and a
-linked chain is undone by restoring a deep copy taken when it began, unlike the implementation's
-undo log. The generators build batches of every kind of transfer, valid and invalid, from what a
-`Pool` knows (accounts, earlier transfers, pending ids).
+linked chain is undone by restoring a copy of the state taken when it began (the implementation
+keeps an undo log instead). The generators build batches of every kind of transfer, valid and
+invalid, from what a `Pool` knows (accounts, earlier transfers, pending ids).
 """
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -102,7 +101,7 @@ class ReferenceLedger:
 
     def snapshot_as_of(self, instant_ns: int) -> Balances:
         """Balances at `instant_ns` (not before the last batch): due holds count as released."""
-        snapshot = copy.deepcopy(self.balances)
+        snapshot = self._copy_state()[0]
         for pending_id in self.holds_due(instant_ns):
             p = self.transfers[pending_id]
             snapshot[p.debit_account_id][DP] -= p.amount
@@ -136,7 +135,7 @@ class ReferenceLedger:
     def _apply_chain(
         self, batch: Sequence[Transfer], members: range, now_ns: int
     ) -> list[Expected]:
-        saved = copy.deepcopy((self.balances, self.transfers, self.status))
+        saved = self._copy_state()
         applied: list[Expected] = []
         for index in members:
             applied.append(self._apply(batch[index], now_ns, index))
@@ -153,6 +152,10 @@ class ReferenceLedger:
         if left_open:
             results[-1] = ("linked_event_chain_open", None, None)
         return results
+
+    def _copy_state(self) -> tuple[dict[str, list[int]], dict[str, TransferRecord], dict[str, str]]:
+        balances = {account_id: list(row) for account_id, row in self.balances.items()}
+        return balances, dict(self.transfers), dict(self.status)  # records are immutable
 
     def _apply(self, t: Transfer, now_ns: int, index: int) -> Expected:
         if not is_valid_id(t.id):
@@ -430,7 +433,22 @@ class Pool:
     ledger_of: dict[str, str] = field(default_factory=dict)
     submitted: list[Transfer] = field(default_factory=list)
     pending_ids: list[str] = field(default_factory=list)
+    recorded: list[Transfer] = field(default_factory=list)  # sent and answered `ok`
     counter: int = 0
+
+    def note(self, batch: Sequence[Transfer], codes: Sequence[str]) -> None:
+        self.recorded.extend(t for t, code in zip(batch, codes, strict=True) if code == OK)
+
+    def recorded_ids(self, *, pending: bool) -> list[str]:
+        plain = PENDING | POST_PENDING | VOID_PENDING
+        return [t.id for t in self.recorded if bool(t.flags & (PENDING if pending else plain))
+                == pending]  # fmt: skip
+
+    def earlier(self, draw: Draw, batch: list[Transfer]) -> list[Transfer]:
+        """Mostly transfers that were recorded (so replays meet them), else anything sent."""
+        if self.recorded and draw(st.integers(0, 2)) > 0:
+            return self.recorded
+        return self.submitted + batch
 
     def new_id(self, kind: str = "t") -> str:
         self.counter += 1
@@ -458,7 +476,7 @@ def draw_batch(draw: Draw, pool: Pool) -> list[Transfer]:
     """1–6 items (a chain is one item); sometimes the batch ends with an open chain."""
     batch: list[Transfer] = []
     for _ in range(draw(st.integers(1, 6))):
-        kind = draw(st.sampled_from(sorted(_BUILDERS)))
+        kind = draw(st.sampled_from([*sorted(_BUILDERS), "invalid"]))
         batch.extend(_BUILDERS[str(kind)](draw, pool, batch))
     if draw(st.integers(0, 9)) == 0:
         batch[-1].flags |= LINKED
@@ -488,7 +506,9 @@ def _pending(draw: Draw, pool: Pool) -> Transfer:
 
 
 def _resolving(draw: Draw, pool: Pool, flags: int) -> Transfer:
-    pending_id = draw(st.sampled_from(pool.pending_ids)) if pool.pending_ids else "none"
+    recorded = pool.recorded_ids(pending=True)
+    candidates = recorded if recorded and draw(st.integers(0, 2)) > 0 else pool.pending_ids
+    pending_id = draw(st.sampled_from(candidates)) if candidates else "none"
     amounts = st.none() if flags & VOID_PENDING else st.integers(1, 400)
     amount = draw(st.one_of(st.none(), st.none(), amounts))
     return Transfer(pool.new_id(), amount=amount, flags=flags, pending_id=pending_id)
@@ -557,7 +577,7 @@ def _wrong_ledger(draw: Draw, pool: Pool, t: Transfer) -> None:
 
 
 def _not_pending(draw: Draw, pool: Pool, t: Transfer) -> None:
-    plain = [s.id for s in pool.submitted if not s.flags & (PENDING | POST_PENDING | VOID_PENDING)]
+    plain = pool.recorded_ids(pending=False)
     t.pending_id = draw(st.sampled_from(plain)) if plain else "none"
 
 
@@ -619,14 +639,14 @@ def _chain(draw: Draw, pool: Pool, batch: list[Transfer]) -> list[Transfer]:
 
 
 def _replay(draw: Draw, pool: Pool, batch: list[Transfer]) -> list[Transfer]:
-    earlier = pool.submitted + batch
+    earlier = pool.earlier(draw, batch)
     if not earlier:
         return [_single(draw, pool)]
     return [copy_transfer(draw(st.sampled_from(earlier)))]
 
 
 def _replay_changed(draw: Draw, pool: Pool, batch: list[Transfer]) -> list[Transfer]:
-    earlier = pool.submitted + batch
+    earlier = pool.earlier(draw, batch)
     if not earlier:
         return [_single(draw, pool)]
     t: Transfer = draw(st.sampled_from(earlier))

@@ -19,7 +19,7 @@ from cloudpay.payments.api import router as payments_router
 from cloudpay.payments.flows import ChannelContext
 from cloudpay.web.app_identity import router as app_identity_router
 from cloudpay.web.errors import install_error_handlers
-from cloudpay.web.merchant_auth import AppKeyDirectory, install_merchant_auth
+from cloudpay.web.merchant_auth import AppKeyDirectory
 from cloudpay.web.middleware import RequestContextMiddleware
 from cloudpay.web.platform_keys import load_platform_keyring
 from cloudpay.web.platform_keys import router as platform_keys_router
@@ -102,5 +102,4 @@ def create_app(
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "database": app.state.engine.dialect.name}
 
-    install_merchant_auth(app)  # last: wraps every merchant route included above
     return app

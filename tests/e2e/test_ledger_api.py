@@ -346,7 +346,8 @@ def test_account_creation_is_idempotent_by_id_and_refuses_different_fields(
 def test_account_list_pages_newest_first_and_filters_by_owner(live_api: httpx.Client) -> None:
     """Accounts list in pages of `limit` with `has_more` and `next_cursor`, and filter by owner."""
     for n in range(1, 6):
-        open_account(live_api, f"acc_{n}", owner="merchant:a" if n % 2 else "merchant:b")
+        owner = "merchant:a" if n % 2 else "merchant:b"
+        open_account(live_api, f"acc_{n}", owner=owner, code=f"purpose_{n}")
     first = get(live_api, ACCOUNTS, limit=2).json()
     assert [a["id"] for a in first["data"]] == ["acc_5", "acc_4"]
     assert (first["has_more"], first["next_cursor"]) == (True, "acc_4")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import sys
+from functools import partial
 from itertools import count
 
 from cloudpay.db.engine import make_engine
@@ -30,7 +31,8 @@ from cloudpay.ledger import (
     expire_pending_transfers,
 )
 
-JOURNALS_PER_BATCH = 2_000  # about 6,000 transfers: a batch takes long enough to be killed in
+JOURNALS_PER_BATCH = 1_000  # about 3,000 transfers: a batch takes long enough to be killed in
+EXPIRY_PASS = 500  # holds released per expiry transaction
 RESERVE = "acc_crash_reserve"
 FEES = "acc_crash_fees"
 CLEARING = "acc_crash_clearing"
@@ -99,7 +101,7 @@ def run_journals(url: str, isolation: str, first_batch: int) -> None:
     for number in count(first_batch):
         transfers = batch(number)
         print(f"begin {number}", flush=True)
-        results = run_in_transaction(engine, lambda uow, t=transfers: create_transfers(uow, t))
+        results = run_in_transaction(engine, partial(create_transfers, transfers=transfers))
         failed = {journal_tag(r.id) for r in results if not r.ok}
         journals_ok = len({journal_tag(t.id) for t in transfers} - failed)
         print(f"committed {number} {journals_ok}", flush=True)
@@ -109,7 +111,7 @@ def run_expiry(url: str, isolation: str) -> None:
     engine = make_engine(url, isolation_level=isolation)
     for number in count():
         print(f"begin {number}", flush=True)
-        expired = run_in_transaction(engine, expire_pending_transfers)
+        expired = run_in_transaction(engine, partial(expire_pending_transfers, limit=EXPIRY_PASS))
         print(f"expired {expired}", flush=True)
         if expired == 0:
             return

@@ -16,8 +16,9 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import count
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Connection, Engine, func, select
@@ -38,10 +39,10 @@ from cloudpay.ledger import (
     PENDING,
     POST_PENDING,
     VOID_PENDING,
+    CheckReport,
     NewAccount,
     Purpose,
     Transfer,
-    TransferRecord,
     TransferResult,
     check_books,
     create_accounts,
@@ -52,7 +53,7 @@ from cloudpay.ledger import (
     open_chart_account,
 )
 from cloudpay.ledger import repository as ledger_repository
-from cloudpay.ledger.model import TRANSFER_RESULT_CODES
+from cloudpay.ledger.model import TRANSFER_RESULT_CODES, PendingState
 from cloudpay.ledger.service import get_pending_state
 from cloudpay.ledger.tables import ledger_accounts, ledger_balances
 
@@ -150,6 +151,12 @@ def _stored(engine: Engine, ids: list[str]) -> dict[str, int]:
     return {r.id: r.amount for r in records}
 
 
+def _pending_state(engine: Engine, pending_id: str) -> PendingState | None:
+    return run_in_transaction(
+        engine, lambda uow: get_pending_state(uow, pending_id), read_only=True
+    )
+
+
 def _assert_books_ok(engine: Engine) -> None:
     report = run_in_transaction(engine, check_books, read_only=True)
     assert report.ok, report.problems
@@ -199,7 +206,7 @@ def _hammer_thread(engine: Engine, clock: SystemClock, world: World, index: int,
     rng = random.Random(index)
     seen = Seen()
     holds: list[Transfer] = []
-    counter = iter(range(10**9))
+    counter = count()
 
     def next_id() -> str:
         return f"h{index}-{next(counter)}"
@@ -294,10 +301,25 @@ def _add(
     expected[credit][2 + posted] += transfer.amount  # credits_pending (2) or credits_posted (3)
 
 
+def _check_until(engine: Engine, stop: threading.Event, reports: list[CheckReport]) -> None:
+    while not stop.wait(0.02):
+        reports.append(run_in_transaction(engine, check_books, read_only=True))
+
+
 def _hammer_and_verify(engine: Engine, threads: int, ops: int) -> Counter[str]:
     clock = SystemClock()
     world = _world(engine, clock)
-    seen = _in_threads(threads, lambda i: _hammer_thread(engine, clock, world, i, ops))
+    stop, checks = threading.Event(), list[CheckReport]()
+    checker = threading.Thread(target=_check_until, args=(engine, stop, checks))
+    checker.start()
+    try:
+        seen = _in_threads(threads, lambda i: _hammer_thread(engine, clock, world, i, ops))
+    finally:
+        stop.set()
+        checker.join()
+    # The books check, run while the writers ran, never saw a half-applied state.
+    assert checks, "the checker never ran"
+    assert [c.problems for c in checks if not c.ok] == []
 
     submitted = [(t, r) for s in seen for t, r in zip(s.submitted, s.results, strict=True)]
     stored = _stored(engine, [t.id for t, _ in submitted])
@@ -330,7 +352,7 @@ def test_hot_accounts_hammered_by_threads_lose_nothing_and_never_overdraw(
 ) -> None:
     """Eight threads of transfers, batches, journals and holds on four limited merchants and
     three 16-shard hot accounts end with balances equal to the sum of what each saw `ok`,
-    no overdraft, every refusal unstored, and books that check."""
+    no overdraft, every refusal unstored, and books that check (also while they run)."""
     outcomes = _hammer_and_verify(engine, THREADS, ops=50)
     print(f"\nhammer outcomes: {dict(outcomes)}")
 
@@ -339,7 +361,7 @@ def test_sqlite_writers_in_threads_lose_nothing_and_never_overdraw(
     sqlite_file_engine: Engine, retries: RetryCounter
 ) -> None:
     """On one SQLite file, threads serialised by `BEGIN IMMEDIATE` + busy timeout + retry end
-    with the same exact balances, no overdraft and books that check."""
+    with the same exact balances, no overdraft and books that check (also while they run)."""
     outcomes = _hammer_and_verify(sqlite_file_engine, threads=6, ops=40)
     print(f"\nhammer outcomes: {dict(outcomes)}")
 
@@ -363,13 +385,11 @@ def test_same_transfer_id_raced_after_every_thread_looked_is_stored_once(
     first_attempt_done = threading.local()
     insert_transfers = ledger_repository.insert_transfers
 
-    def insert_after_everyone_looked(
-        connection: Connection, records: Sequence[TransferRecord]
-    ) -> None:
+    def insert_after_everyone_looked(connection: Connection, rows: Sequence[Any]) -> None:
         if not getattr(first_attempt_done, "value", False):
             first_attempt_done.value = True
             looked.wait(timeout=30)
-        insert_transfers(connection, records)
+        insert_transfers(connection, rows)
 
     monkeypatch.setattr(ledger_repository, "insert_transfers", insert_after_everyone_looked)
     shared = Transfer("shared-1", reserve, clearing, 700, "CNY", "capture")
@@ -405,7 +425,7 @@ def test_same_transfer_id_submitted_by_many_threads_is_stored_once(
 
     def submit(index: int) -> list[str]:
         order = random.Random(index).sample(ids, len(ids))
-        out = []
+        out: list[str] = []
         for transfer_id in order:
             t = Transfer(transfer_id, reserve, merchant, 100, "CNY", "capture")
             out.extend(r.result for r in _transfer(engine, clock, t))
@@ -466,7 +486,7 @@ def test_pending_transfer_posted_and_voided_concurrently_has_one_winner(
         assert sorted(r.result for r in results) == sorted(["ok"] + [lost_code] * (THREADS - 1))
         stored = _stored(engine, [r.id for r in results])
         assert list(stored) == [winner.id]
-        state = run_in_transaction(engine, lambda uow, h=hold.id: get_pending_state(uow, h))
+        state = _pending_state(engine, hold.id)
         assert state is not None
         assert state.status == ("posted" if won_by_post else "voided")
         assert state.resolved_by == winner.id
@@ -519,7 +539,7 @@ def test_post_void_and_expiry_racing_at_the_timeout_resolve_each_hold_once(
     winners = Counter(r.id.split("-by-")[0] for r in resolutions if r.result == "ok")
     statuses = {}
     for hold in holds:
-        state = run_in_transaction(engine, lambda uow, h=hold.id: get_pending_state(uow, h))
+        state = _pending_state(engine, hold.id)
         assert state is not None
         statuses[hold.id] = state.status
         if state.status == "expired":
@@ -551,13 +571,13 @@ def test_same_account_id_created_concurrently_makes_one_account(
 
     assert sorted(r.result for [r] in results) == ["exists"] * (THREADS - 1) + ["ok"]
 
-    def count(uow: UnitOfWork) -> tuple[int, int]:
+    def rows(uow: UnitOfWork) -> tuple[int, int]:
         c = uow.connection
         accounts = c.execute(select(func.count()).select_from(ledger_accounts)).scalar_one()
         shards = c.execute(select(func.count()).select_from(ledger_balances)).scalar_one()
         return accounts, shards
 
-    assert run_in_transaction(engine, count, read_only=True) == (1, HOT_SHARDS)
+    assert run_in_transaction(engine, rows, read_only=True) == (1, HOT_SHARDS)
 
 
 @pytest.mark.postgres_only
@@ -572,3 +592,28 @@ def test_chart_account_opened_concurrently_is_one_account(
         ),
     )
     assert len({account.id for account in opened}) == 1
+
+
+@pytest.mark.postgres_only
+def test_one_account_opened_under_different_ids_concurrently_is_one_account(
+    engine: Engine, retries: RetryCounter
+) -> None:
+    """Threads opening the same (owner, code, ledger) under different ids: one `ok`, the rest
+    `exists_with_different_id` after losing the unique key and retrying, one account row."""
+
+    def open_as(index: int) -> str:
+        new = NewAccount(
+            owner="merchant:m2",
+            code="merchant_pending",
+            ledger="CNY",
+            flags=ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
+            id=f"acc_try_{index}",
+        )
+        [result] = run_in_transaction(engine, lambda uow: create_accounts(uow, [new]))
+        return result.result
+
+    results = _in_threads(THREADS, open_as)
+
+    assert sorted(results) == ["exists_with_different_id"] * (THREADS - 1) + ["ok"]
+    rows = select(func.count()).select_from(ledger_accounts)
+    assert run_in_transaction(engine, lambda uow: uow.connection.execute(rows).scalar_one()) == 1

@@ -198,6 +198,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert got == expected, f"batch {batch}"
         check_outcome(batch, state, before, outcome)
         self.store.persist(outcome)
+        self.pool.note(batch, [r.result for r in outcome.results])
         return outcome
 
     @initialize(data=st.data(), count=st.integers(0, 3))
@@ -215,22 +216,23 @@ class LedgerMachine(RuleBasedStateMachine):
         self._open(draw_accounts(data.draw, self.pool, count))
 
     @precondition(lambda self: not self.nearly_full_opened)
-    @rule(headroom=st.integers(0, 3 * 10**15))
+    @rule(headroom=st.integers(0, 10**15))
     def open_nearly_full_accounts(self, headroom: int) -> None:
-        """Two accounts that have already moved almost 2^63 fen, so overflow can be reached."""
+        """Two accounts that have moved and hold almost 2^63 fen, so overflows can be reached."""
         self.nearly_full_opened = True
         debit, credit = (Account(self.pool.new_id("acc"), "CNY", "test", "o") for _ in "dc")
         self.pool.ledger_of.update({debit.id: "CNY", credit.id: "CNY"})
         amount = MAX_BALANCE - headroom
-        self.store.open_account(debit, (0, amount, 0, 0))
-        self.store.open_account(credit, (0, 0, 0, amount))
-        self.reference.open_account(debit, (0, amount, 0, 0))
-        self.reference.open_account(credit, (0, 0, 0, amount))
-        genesis = TransferRecord(
-            "genesis", debit.id, credit.id, amount, "CNY", "genesis", 0, None, 0, None, START_NS
-        )
-        self.store.records[genesis.id] = genesis
-        self.reference.transfers[genesis.id] = genesis
+        self._open([debit], (amount, amount, 0, 0))
+        self._open([credit], (0, 0, amount, amount))
+        for genesis_id, flags in (("genesis", 0), ("genesis-hold", PENDING)):
+            genesis = TransferRecord(genesis_id, debit.id, credit.id, amount, "CNY", "genesis",
+                                     flags, None, 0, None, START_NS)  # fmt: skip
+            self.store.records[genesis_id] = genesis
+            self.reference.transfers[genesis_id] = genesis
+        self.store.pendings["genesis-hold"] = PendingState(genesis, STATUS_PENDING)
+        self.reference.status["genesis-hold"] = "pending"
+        self.pool.pending_ids.append("genesis-hold")
 
     @rule(data=st.data())
     def submit_batch(self, data: st.DataObject) -> None:

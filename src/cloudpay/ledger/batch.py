@@ -42,6 +42,9 @@ from cloudpay.ledger.model import (
 )
 
 Deltas = dict[str, tuple[int, int, int, int]]
+# A new transfer as the row it is stored as (the column order of `ledger_transfers`): the batch
+# makes thousands of them, and a tuple costs a tenth of a frozen dataclass to build.
+TransferRow = tuple[str, str, str, int, str, str, int, str | None, int, str | None, int]
 
 
 @dataclass
@@ -58,10 +61,14 @@ class BatchState:
 @dataclass
 class BatchOutcome:
     results: list[TransferResult]
-    records: list[TransferRecord]
+    rows: list[TransferRow]
     new_pendings: list[PendingState]
     resolved_pendings: list[PendingState]
     deltas: Deltas
+
+    @property
+    def records(self) -> list[TransferRecord]:
+        return [TransferRecord(*row) for row in self.rows]
 
     @property
     def failed(self) -> list[TransferResult]:
@@ -78,8 +85,8 @@ class _Batch:
         self.state = state
         self.now_ns = now_ns
         self.initial: dict[str, Balance] = {}
-        self.records: list[TransferRecord] = []
-        self.created: dict[str, TransferRecord] = {}
+        self.rows: list[TransferRow] = []
+        self.created: dict[str, TransferRow] = {}
         self.pending_changes: dict[str, PendingState | None] = {}  # id -> state before batch
         # Undo log of the open linked chain: balances and pending states before the chain.
         self.chain_balances: dict[str, Balance] | None = None
@@ -90,7 +97,7 @@ class _Batch:
     def open_chain(self) -> None:
         self.chain_balances = {}
         self.chain_pendings = {}
-        self.chain_records_mark = len(self.records)
+        self.chain_records_mark = len(self.rows)
 
     def close_chain(self) -> None:
         self.chain_balances = None
@@ -107,9 +114,9 @@ class _Batch:
                 pendings.pop(pending_id, None)
             else:
                 pendings[pending_id] = before
-        for record in self.records[self.chain_records_mark :]:
-            del self.created[record.id]
-        del self.records[self.chain_records_mark :]
+        for row in self.rows[self.chain_records_mark :]:
+            del self.created[row[0]]
+        del self.rows[self.chain_records_mark :]
         self.close_chain()
 
     def touch(self, account_id: str) -> Balance:
@@ -134,22 +141,25 @@ class _Batch:
     def apply(self, transfer: Transfer, timestamp_ns: int) -> tuple[str, int | None]:
         if not isinstance(transfer.id, str) or not ID_PATTERN.fullmatch(transfer.id):
             return "id_invalid", None
-        existing = self.created.get(transfer.id) or self.state.existing.get(transfer.id)
+        created = self.created.get(transfer.id)
+        existing = (
+            self.state.existing.get(transfer.id) if created is None else TransferRecord(*created)
+        )
         if existing is not None:
             return _compare_existing(transfer, existing), existing.amount
         try:
-            record = (
+            row = (
                 self.resolve_pending(transfer, timestamp_ns)
                 if transfer.flags & _RESOLVING
                 else self.move(transfer, timestamp_ns)
             )
         except _Refused as refused:
             return refused.code, None
-        self.records.append(record)
-        self.created[record.id] = record
-        return OK, record.amount
+        self.rows.append(row)
+        self.created[row[0]] = row
+        return OK, row[3]
 
-    def move(self, t: Transfer, timestamp_ns: int) -> TransferRecord:
+    def move(self, t: Transfer, timestamp_ns: int) -> TransferRow:
         _validate_shape(t)
         debit_account, credit_account = self.accounts_of(t)
         debit = self.state.balances[debit_account.id]
@@ -172,18 +182,18 @@ class _Batch:
             raise _Refused("exceeds_debits")
         debit = self.touch(debit_account.id)
         credit = self.touch(credit_account.id)
-        record = TransferRecord(
+        row = (
             t.id, debit_account.id, credit_account.id, amount, t.ledger, t.code,
             t.flags, None, t.timeout_s, t.user_data, timestamp_ns,
         )  # fmt: skip
         if is_pending:
             debit.debits_pending += amount
             credit.credits_pending += amount
-            self.set_pending(t.id, PendingState(record, STATUS_PENDING))
+            self.set_pending(t.id, PendingState(TransferRecord(*row), STATUS_PENDING))
         else:
             debit.debits_posted += amount
             credit.credits_posted += amount
-        return record
+        return row
 
     def accounts_of(self, t: Transfer) -> tuple[Account, Account]:
         accounts = self.state.accounts
@@ -203,7 +213,7 @@ class _Batch:
             raise _Refused("credit_account_closed")
         return debit_account, credit_account
 
-    def resolve_pending(self, t: Transfer, timestamp_ns: int) -> TransferRecord:
+    def resolve_pending(self, t: Transfer, timestamp_ns: int) -> TransferRow:
         pending = self.pending_to_resolve(t)
         p = pending.transfer
         is_post = t.flags & POST_PENDING
@@ -221,13 +231,13 @@ class _Batch:
         if is_post:
             debit.debits_posted += amount
             credit.credits_posted += amount
-        record = TransferRecord(
+        row = (
             t.id, p.debit_account_id, p.credit_account_id, amount, p.ledger, t.code or p.code,
             t.flags, p.id, 0, t.user_data, timestamp_ns,
         )  # fmt: skip
         status = STATUS_POSTED if is_post else STATUS_VOIDED
         self.set_pending(p.id, PendingState(p, status, timestamp_ns, t.id))
-        return record
+        return row
 
     def pending_to_resolve(self, t: Transfer) -> PendingState:
         _validate_resolving_shape(t)
@@ -440,7 +450,7 @@ def apply_batch(transfers: list[Transfer], state: BatchState, now_ns: int) -> Ba
         last = results[-1]
         results[-1] = TransferResult(last.index, last.id, "linked_event_chain_open")
     new_pendings, resolved_pendings = batch.pending_outcome()
-    return BatchOutcome(results, batch.records, new_pendings, resolved_pendings, batch.deltas())
+    return BatchOutcome(results, batch.rows, new_pendings, resolved_pendings, batch.deltas())
 
 
 def _mark_chain(results: list[TransferResult], chain_start: int, keep_index: int | None) -> None:

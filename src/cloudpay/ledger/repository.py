@@ -1,18 +1,26 @@
 """The ledger's SQL, and the only place that writes balances and transfers.
 
-The batch path uses driver-level `executemany` with positional parameters: SQLAlchemy's
-per-row bookkeeping would cost more than SQLite itself at 100k+ rows a second.
+The batch path is driver-level SQL, a fixed number of statements per batch whatever its size:
+ids travel as one parameter (a JSON text for SQLite's `json_each`, an array for PostgreSQL's
+`ANY`), rows go in with `executemany` (SQLite) or `COPY` (PostgreSQL), and balances change in
+one `executemany` (SQLite) or one `UPDATE … FROM unnest(…)` (PostgreSQL). SQLAlchemy's
+statement compilation and per-row bookkeeping, or one network round trip per row, would cost
+more than the database itself at these rates.
 """
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
-from cloudpay.ledger.batch import Deltas
+from cloudpay.ledger.batch import Deltas, TransferRow
 from cloudpay.ledger.model import (
     PENDING,
     STATUS_PENDING,
@@ -48,6 +56,21 @@ def _driver_sql(connection: Connection, sql: str) -> str:
 
 def _placeholders(count: int) -> str:
     return ",".join("?" * count)
+
+
+def _is_sqlite(connection: Connection) -> bool:
+    return connection.dialect.name == "sqlite"
+
+
+def _any_id(connection: Connection, column: str) -> str:
+    """`column` is one of a list of ids passed as a single parameter (see `_ids_param`)."""
+    if _is_sqlite(connection):
+        return f"{column} IN (SELECT value FROM json_each(?))"
+    return f"{column} = ANY(%s)"
+
+
+def _ids_param(connection: Connection, ids: Collection[str]) -> Any:
+    return json.dumps(list(ids)) if _is_sqlite(connection) else list(ids)
 
 
 # --- accounts ---------------------------------------------------------------------------
@@ -184,6 +207,89 @@ def load_balances(connection: Connection, account_ids: Iterable[str]) -> dict[st
     return balances
 
 
+_ACCOUNT_AND_BALANCE = (
+    "SELECT a.id, a.ledger, a.code, a.owner, a.flags, a.closed, a.balance_shards, a.user_data, "
+    "a.timestamp_ns, b.debits_pending, b.debits_posted, b.credits_pending, b.credits_posted "
+    "FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id "
+)
+# The balances a batch checks on PostgreSQL: an account with a limit flag, or one a balancing
+# transfer reads (the second parameter).
+_CHECKED = "(a.flags <> 0 OR b.account_id = ANY(%s))"
+
+
+def load_batch_accounts(
+    connection: Connection, account_ids: Collection[str], *, also_lock: Collection[str]
+) -> tuple[dict[str, Account], dict[str, Balance]]:
+    """The accounts a batch names and their balances (summed over shards), in one pass.
+
+    On PostgreSQL the balances the batch checks are locked as they are read, in id order so
+    two writers cannot deadlock: every account with a limit flag, plus `also_lock`. SQLite
+    needs no locks: `BEGIN IMMEDIATE` already made this the only writer.
+    """
+    accounts: dict[str, Account] = {}
+    balances: dict[str, Balance] = {}
+    if not account_ids:
+        return accounts, balances
+    if _is_sqlite(connection):
+        sql = _ACCOUNT_AND_BALANCE + "WHERE " + _any_id(connection, "b.account_id")
+        _add_account_rows(connection.exec_driver_sql(sql, (json.dumps(list(account_ids)),)),
+                          accounts, balances)  # fmt: skip
+        return accounts, balances
+    ids, lock_ids = list(account_ids), list(also_lock)
+    locking = (
+        f"{_ACCOUNT_AND_BALANCE} WHERE b.account_id = ANY(%s) AND {_CHECKED} "
+        "ORDER BY b.account_id, b.shard FOR UPDATE OF b"
+    )
+    _add_account_rows(connection.exec_driver_sql(locking, (ids, lock_ids)), accounts, balances)
+    rest = [i for i in ids if i not in accounts]
+    if rest:
+        # NOT checked: an account with a limit opened since the lock is left out (not found),
+        # never read unlocked.
+        plain = f"{_ACCOUNT_AND_BALANCE} WHERE b.account_id = ANY(%s) AND NOT {_CHECKED}"
+        _add_account_rows(connection.exec_driver_sql(plain, (rest, lock_ids)), accounts, balances)
+    return accounts, balances
+
+
+# Accounts by their stored row: a batch reads thousands of accounts, building a frozen
+# `Account` costs several times the lookup, and the same row always makes an equal account.
+_ACCOUNTS_BY_ROW: dict[tuple[Any, ...], Account] = {}
+_ACCOUNTS_BY_ROW_MAX = 100_000
+
+
+def _account_of(row: Any) -> Account:
+    key = tuple(row[:9])
+    account = _ACCOUNTS_BY_ROW.get(key)
+    if account is None:
+        if len(_ACCOUNTS_BY_ROW) >= _ACCOUNTS_BY_ROW_MAX:
+            _ACCOUNTS_BY_ROW.clear()
+        account = Account(
+            row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8]
+        )
+        _ACCOUNTS_BY_ROW[key] = account
+    return account
+
+
+def _add_account_rows(
+    rows: Iterable[Any], accounts: dict[str, Account], balances: dict[str, Balance]
+) -> None:
+    """One row per balance shard: the first one of an account makes it, the others add."""
+    for row in rows:
+        balance = balances.get(row[0])
+        if balance is None:
+            accounts[row[0]] = _account_of(row)
+            balances[row[0]] = Balance(row[9], row[10], row[11], row[12])
+        else:
+            balance.debits_pending += row[9]
+            balance.debits_posted += row[10]
+            balance.credits_pending += row[11]
+            balance.credits_posted += row[12]
+
+
+# Below this many rows PostgreSQL gets plain pipelined statements: `COPY` and `unnest` cost
+# extra round trips that only pay off for larger batches.
+_BULK_MIN_ROWS = 32
+
+
 def apply_deltas(connection: Connection, deltas: Deltas, accounts: dict[str, Account]) -> None:
     """Add each account's change to one of its shards, in a fixed order (no deadlocks)."""
     if not deltas:
@@ -194,6 +300,9 @@ def apply_deltas(connection: Connection, deltas: Deltas, accounts: dict[str, Acc
         shards = accounts[account_id].balance_shards
         shard = random.randrange(shards) if shards > 1 else 0
         rows.append((dp, dpo, cp, cpo, account_id, shard))
+    if not _is_sqlite(connection) and len(rows) >= _BULK_MIN_ROWS:
+        _apply_deltas_unnest(connection, rows)
+        return
     connection.exec_driver_sql(
         _driver_sql(
             connection,
@@ -205,33 +314,71 @@ def apply_deltas(connection: Connection, deltas: Deltas, accounts: dict[str, Acc
     )
 
 
+def _apply_deltas_unnest(
+    connection: Connection, rows: list[tuple[int, int, int, int, str, int]]
+) -> None:
+    """One statement for the whole batch; the rows are locked first in `rows`' (sorted) order,
+    since an `UPDATE … FROM` takes its locks in whatever order its join plan produces."""
+    dp, dpo, cp, cpo, account_ids, shards = (list(column) for column in zip(*rows, strict=True))
+    connection.exec_driver_sql(
+        "SELECT 1 FROM ledger_balances WHERE (account_id, shard) IN "
+        "(SELECT * FROM unnest(%s::varchar[], %s::smallint[])) "
+        "ORDER BY account_id, shard FOR UPDATE",
+        (account_ids, shards),
+    )
+    connection.exec_driver_sql(
+        "UPDATE ledger_balances AS b SET debits_pending = b.debits_pending + d.dp, "
+        "debits_posted = b.debits_posted + d.dpo, credits_pending = b.credits_pending + d.cp, "
+        "credits_posted = b.credits_posted + d.cpo "
+        "FROM unnest(%s::varchar[], %s::smallint[], %s::bigint[], %s::bigint[], %s::bigint[], "
+        "%s::bigint[]) AS d(account_id, shard, dp, dpo, cp, cpo) "
+        "WHERE b.account_id = d.account_id AND b.shard = d.shard",
+        (account_ids, shards, dp, dpo, cp, cpo),
+    )
+
+
 # --- transfers --------------------------------------------------------------------------
 def _record_from_row(row: Sequence[Any]) -> TransferRecord:
     return TransferRecord(*row)
 
 
 def load_transfers(connection: Connection, ids: Iterable[str]) -> dict[str, TransferRecord]:
-    found: dict[str, TransferRecord] = {}
-    for chunk in _chunks(list(set(ids))):
-        marks = _placeholders(len(chunk))
-        sql = f"SELECT {_TRANSFER_COLUMNS} FROM ledger_transfers WHERE id IN ({marks})"
-        for row in connection.exec_driver_sql(_driver_sql(connection, sql), tuple(chunk)):
-            found[row[0]] = _record_from_row(row)
-    return found
+    unique = set(ids)
+    if not unique:
+        return {}
+    sql = f"SELECT {_TRANSFER_COLUMNS} FROM ledger_transfers WHERE {_any_id(connection, 'id')}"
+    rows = connection.exec_driver_sql(sql, (_ids_param(connection, unique),))
+    return {row[0]: _record_from_row(row) for row in rows}
 
 
-def insert_transfers(connection: Connection, records: Sequence[TransferRecord]) -> None:
-    if not records:
+def insert_transfers(connection: Connection, rows: Sequence[TransferRow]) -> None:
+    """Store new transfers; a taken id raises `IntegrityError` on both databases."""
+    if not rows:
+        return
+    # In debit account order, one index of the two per account fills page by page instead of
+    # at random: a fifth less work per row on SQLite. The order of rows means nothing else.
+    ordered = sorted(rows, key=itemgetter(1))
+    if not _is_sqlite(connection) and len(rows) >= _BULK_MIN_ROWS:
+        _copy_transfers(connection, ordered)
         return
     sql = f"INSERT INTO ledger_transfers ({_TRANSFER_COLUMNS}) VALUES ({_placeholders(11)})"
-    connection.exec_driver_sql(
-        _driver_sql(connection, sql),
-        [
-            (r.id, r.debit_account_id, r.credit_account_id, r.amount, r.ledger, r.code,
-             r.flags, r.pending_id, r.timeout_s, r.user_data, r.timestamp_ns)
-            for r in records
-        ],
-    )  # fmt: skip
+    connection.exec_driver_sql(_driver_sql(connection, sql), ordered)
+
+
+def _copy_transfers(connection: Connection, rows: Sequence[TransferRow]) -> None:
+    """`COPY` into the table, in this transaction: several times faster than any INSERT."""
+    sql = f"COPY ledger_transfers ({_TRANSFER_COLUMNS}) FROM STDIN"
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as error:
+        # Wrapped as SQLAlchemy would, so callers see IntegrityError for a taken id and the
+        # retry policy sees deadlocks and serialization failures by their SQLSTATE.
+        raise DBAPIError.instance(sql, None, error, psycopg.Error) from error
+    finally:
+        cursor.close()
 
 
 def load_pendings(
@@ -340,12 +487,15 @@ def _posted_sum(connection: Connection, side: str, account_id: str, as_of_ns: in
 
 
 def _pending_sum(connection: Connection, side: str, account_id: str, as_of_ns: int) -> int:
+    # A hold ends at its deadline whether or not the expiry job has run yet (that job records
+    # `resolved_at_ns = expires_at_ns`), so a past balance does not change when it runs.
     sql = (
         f"SELECT COALESCE(SUM(t.amount), 0) FROM ledger_transfers t "
         f"JOIN ledger_pending p ON p.id = t.id WHERE t.{side} = ? AND t.timestamp_ns <= ? "
-        f"AND (p.resolved_at_ns IS NULL OR p.resolved_at_ns > ?)"
+        f"AND (p.resolved_at_ns IS NULL OR p.resolved_at_ns > ?) "
+        f"AND (p.expires_at_ns IS NULL OR p.expires_at_ns > ?)"
     )
-    params = (account_id, as_of_ns, as_of_ns)
+    params = (account_id, as_of_ns, as_of_ns, as_of_ns)
     return int(connection.exec_driver_sql(_driver_sql(connection, sql), params).scalar_one())
 
 

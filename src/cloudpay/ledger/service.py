@@ -141,6 +141,8 @@ def open_account(uow: UnitOfWork, new: NewAccount) -> Account:
     if found is not None:
         return found
     [result] = create_accounts(uow, [new])
+    if result.result == "exists_with_different_id":
+        raise ConcurrentInsertError  # opened by another transaction since we looked: run again
     if not result.ok:
         raise InvalidRequest(f"cannot open account: {result.result}", code=result.result)
     return repository.load_accounts(uow.connection, [result.id])[result.id]
@@ -215,33 +217,30 @@ def _check_batch_size(size: int) -> None:
 def _load_batch_state(uow: UnitOfWork, batch: list[Transfer]) -> BatchState:
     connection = uow.connection
     pending_ids = {t.pending_id for t in batch if t.pending_id and t.flags & _RESOLVING}
-    pendings = repository.load_pendings(connection, pending_ids, lock=True)
+    pendings = repository.load_pendings(connection, pending_ids, lock=True) if pending_ids else {}
     account_ids = {t.debit_account_id for t in batch} | {t.credit_account_id for t in batch}
     for state in pendings.values():
         account_ids.add(state.transfer.debit_account_id)
         account_ids.add(state.transfer.credit_account_id)
     account_ids.discard("")
-    accounts = repository.load_accounts(connection, account_ids)
-    repository.lock_balances(connection, _accounts_to_lock(batch, accounts))
-    balances = repository.load_balances(connection, accounts)
+    # Locked with the accounts that have a limit: the balances a balancing transfer reads.
+    balancing = {i for t in batch if t.flags & _BALANCING for i in _sides(t)}
+    accounts, balances = repository.load_batch_accounts(
+        connection, account_ids, also_lock=balancing
+    )
     existing = repository.load_transfers(connection, [t.id for t in batch if isinstance(t.id, str)])
     referenced = repository.load_transfers(connection, pending_ids - set(pendings))
     return BatchState(accounts, balances, existing, referenced, pendings)
 
 
-def _accounts_to_lock(batch: list[Transfer], accounts: dict[str, Account]) -> set[str]:
-    """Accounts whose balance is checked: limit flags, or the side a balancing transfer reads."""
-    locked = {account_id for account_id, account in accounts.items() if account.flags}
-    for t in batch:
-        if t.flags & _BALANCING:
-            locked.update(i for i in (t.debit_account_id, t.credit_account_id) if i in accounts)
-    return locked
+def _sides(t: Transfer) -> tuple[str, str]:
+    return t.debit_account_id, t.credit_account_id
 
 
 def _persist(uow: UnitOfWork, outcome: BatchOutcome, state: BatchState) -> None:
     connection = uow.connection
     try:
-        repository.insert_transfers(connection, outcome.records)
+        repository.insert_transfers(connection, outcome.rows)
     except IntegrityError as error:
         raise ConcurrentInsertError from error
     repository.insert_pendings(connection, outcome.new_pendings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -13,12 +14,14 @@ from cloudpay.channels.registry import UnknownChannel
 from cloudpay.db.unit_of_work import UnitOfWork, transactor
 from cloudpay.kernel.errors import InvalidRequest, NotFound
 from cloudpay.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT, page_envelope
-from cloudpay.payments import flows, service, webhooks
+from cloudpay.payments import flows, qr, service, webhooks
+from cloudpay.payments.repository import OrderRow
 from cloudpay.payments.schemas import OrderCreate, RefundCreate, order_view, refund_view
 from cloudpay.web.deps import TxRunner
-from cloudpay.web.merchant_auth import MerchantCaller
+from cloudpay.web.merchant_auth import MerchantCaller, MerchantRoute
 
-router = APIRouter(tags=["payments"])
+# MerchantRoute: signed routes verify the signature before FastAPI parses the body.
+router = APIRouter(tags=["payments"], route_class=MerchantRoute)
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
@@ -30,6 +33,16 @@ def channel_context(request: Request) -> flows.ChannelContext:
 
 def _scope(caller: MerchantCaller) -> str:
     return f"app:{caller.app_id}"
+
+
+def _qr_key(request: Request) -> bytes:
+    secret: str = request.app.state.settings.blind_index_key_hex.get_secret_value()
+    return hashlib.sha256(b"cloudpay-qr:" + secret.encode()).digest()
+
+
+def _view(order: OrderRow, request: Request) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    return order_view(order, qr_url=base + qr.qr_image_path(order.id, _qr_key(request)))
 
 
 @router.post("/v1/orders", status_code=201)
@@ -50,7 +63,7 @@ async def create_order(
             transactor(runner.engine, runner.clock), ctx, request=order_request,
             enabled_methods=frozenset(app.payment_methods),
         )  # fmt: skip
-        return 201, order_view(order)
+        return 201, _view(order, request)
 
     return await runner.write_idempotent_flow(_scope(caller), flow)
 
@@ -69,20 +82,39 @@ def list_orders(
         order = runner.read(
             lambda uow: service.find_order(uow, app_id=caller.app_id, out_trade_no=out_trade_no)
         )
-        return page_envelope([order_view(order)], limit=limit, url=request.url.path)
+        return page_envelope([_view(order, request)], limit=limit, url=request.url.path)
     orders = runner.read(
         lambda uow: service.list_orders(
             uow, app_id=caller.app_id, status=status, limit=limit + 1,
             starting_after=starting_after,
         )
     )  # fmt: skip
-    return page_envelope([order_view(o) for o in orders], limit=limit, url=request.url.path)
+    items = [_view(o, request) for o in orders]
+    return page_envelope(items, limit=limit, url=request.url.path)
 
 
 @router.get("/v1/orders/{order_id}")
-def get_order(order_id: str, runner: TxRunner, caller: MerchantCaller) -> dict[str, Any]:
+def get_order(
+    order_id: str, request: Request, runner: TxRunner, caller: MerchantCaller
+) -> dict[str, Any]:
     order = runner.read(lambda uow: service.get_order(uow, order_id=order_id, app_id=caller.app_id))
-    return order_view(order)
+    return _view(order, request)
+
+
+@router.get("/pay/qr/{order_id}.{image_format}", include_in_schema=False)
+def order_qr_image(
+    order_id: str, image_format: str, t: str, request: Request, runner: TxRunner
+) -> Response:
+    """The payer-facing QR image of an open order (the token in the URL authorises it)."""
+    if image_format not in qr.FORMATS or not qr.token_matches(order_id, t, _qr_key(request)):
+        raise NotFound("no such QR code", code="qr_not_found")
+    order = runner.read(lambda uow: service.get_order(uow, order_id=order_id))
+    if order.code_url is None or order.status.value != "paying":
+        raise NotFound("this order has no payable QR code", code="qr_not_available")
+    image = qr.render(order.code_url, image_format)
+    return Response(
+        image, media_type=qr.FORMATS[image_format], headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.post("/v1/orders/{order_id}/close")
@@ -94,7 +126,7 @@ async def close_order(
     def flow() -> tuple[int, dict[str, Any]]:
         transact = transactor(runner.engine, runner.clock)
         order = flows.close_order(transact, ctx, order_id=order_id, app_id=caller.app_id)
-        return 200, order_view(order)
+        return 200, _view(order, request)
 
     return await runner.write_idempotent_flow(_scope(caller), flow)
 

@@ -106,6 +106,7 @@ class CloudPayClient:
             method, path, params=_clean(params), content=body, headers=headers
         )
         request.headers["Authorization"] = self._authorization(method, request.url.raw_path, body)
+        self.platform_public_keys()  # before sending: no POST whose answer we cannot check
         response = self._http.send(request)
         self._verify(response)
         return _json_or_raise(response)

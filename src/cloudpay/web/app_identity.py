@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from cloudpay.web.merchant_auth import MerchantCaller
+from cloudpay.web.merchant_auth import MerchantCaller, MerchantRoute
 
-router = APIRouter(prefix="/v1/apps", tags=["apps"])
+router = APIRouter(prefix="/v1/apps", tags=["apps"], route_class=MerchantRoute)
 
 
 @router.get("/me")

@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloudpay.db.unit_of_work import TransactionRetriesExhausted
@@ -22,6 +23,10 @@ _HTTP_CODES = {
     405: ("invalid_request_error", "method_not_allowed", "method not allowed on this route"),
     413: ("invalid_request_error", "body_too_large", "request body too large"),
 }
+
+
+# Where FastAPI found a parameter; the caller knows it by its name alone.
+_SOURCES = ("body", "query", "path", "header", "cookie")
 
 
 def request_id_of(request: Request) -> str | None:
@@ -50,7 +55,8 @@ async def _on_cloudpay_error(request: Request, error: Exception) -> JSONResponse
 
 def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, str, str | None]:
     first = errors[0]
-    location = [str(part) for part in first.get("loc", ()) if part not in ("body", "query")]
+    loc = tuple(first.get("loc", ()))
+    location = [str(part) for part in (loc[1:] if loc[:1] and loc[0] in _SOURCES else loc)]
     param = ".".join(location) or None
     if first.get("type") == "json_invalid":
         return "body_not_json", "request body is not valid JSON", None
@@ -93,9 +99,22 @@ async def _on_unexpected(request: Request, error: Exception) -> JSONResponse:
     return error_response(request, 500, "api_error", "internal_error", "internal error", None)
 
 
+async def _on_statement_error(request: Request, error: Exception) -> JSONResponse:
+    """A value the database driver refuses to send (PostgreSQL text cannot hold NUL) is the
+    caller's bad input; the transaction it was in has rolled back, so nothing was written."""
+    assert isinstance(error, StatementError)
+    if "NUL (0x00)" in str(error.orig):
+        return error_response(
+            request, 400, "invalid_request_error", "parameter_invalid",
+            "text may not contain NUL (0x00) characters", None,
+        )  # fmt: skip
+    return await _on_unexpected(request, error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CloudPayError, _on_cloudpay_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(TransactionRetriesExhausted, _on_database_busy)
+    app.add_exception_handler(StatementError, _on_statement_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -23,22 +23,24 @@ Checks, in this order, the first failure deciding the answer:
 
 Account state (403) is told only to a caller who proved it holds the key. Nothing is
 written for a refused request: the nonce is recorded last, by an insert that is itself the
-reuse check. `install_merchant_auth` makes these checks run before FastAPI parses the body.
+reuse check. Routers built with `route_class=MerchantRoute` run these checks before FastAPI
+parses the body; every merchant router should.
 The key lookup is injected (`app.state.app_keys`, an `AppKeyDirectory`), because `web` sits
 below the contexts and must not import `cloudpay.merchants`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from cloudpay.db.unit_of_work import UnitOfWork, run_in_transaction
 from cloudpay.kernel.clock import Clock, datetime_from_ns
@@ -253,79 +255,59 @@ def _signed_request(scope: Scope, body: bytes) -> SignedRequest:
         if name == b"authorization":
             authorization = value.decode("latin-1")
             break
-    return SignedRequest(scope["method"], path + (b"?" + query if query else b""),
-                         authorization, body)  # fmt: skip
+    target = path + (b"?" + query if query else b"")
+    return SignedRequest(scope["method"], target, authorization, body)
 
 
-async def _authenticate_scope(scope: Scope, body: bytes) -> AuthenticatedApp:
-    state = scope["app"].state
+async def _authenticate(request: Request) -> AuthenticatedApp:
+    """Once per request: the caller is kept on `request.state.merchant_caller`."""
+    already = getattr(request.state, "merchant_caller", None)
+    if isinstance(already, AuthenticatedApp):
+        return already
+    signed = _signed_request(request.scope, await request.body())
+    _parse(signed.authorization)  # an unsigned request needs no database, not even wiring
+    state = request.app.state
     directory = getattr(state, "app_keys", None)
     if not isinstance(directory, AppKeyDirectory):
         raise RuntimeError("app.state.app_keys is not set: main.create_app wires it")
-    return await run_in_threadpool(
+    caller = await run_in_threadpool(
         authenticate,
-        _signed_request(scope, body),
+        signed,
         engine=state.engine,
         clock=state.clock,
         directory=directory,
         max_attempts=state.settings.transaction_max_attempts,
     )
+    request.state.merchant_caller = caller
+    return caller
 
 
 async def authenticate_merchant(
     request: Request, _signed: Annotated[None, SignedResponse]
 ) -> AuthenticatedApp:
-    """The dependency behind `MerchantCaller`: reuses the pre-body check when it ran."""
-    already = getattr(request.state, "merchant_caller", None)
-    if isinstance(already, AuthenticatedApp):
-        return already
-    caller = await _authenticate_scope(request.scope, await request.body())
-    request.state.merchant_caller = caller
-    return caller
+    """The dependency behind `MerchantCaller` (a no-op when `MerchantRoute` already ran it)."""
+    return await _authenticate(request)
 
 
 MerchantCaller = Annotated[AuthenticatedApp, Depends(authenticate_merchant)]
 
 
-class _AuthenticateFirst:
-    """Wraps a merchant route: verify the signature, then let FastAPI parse the body."""
+class MerchantRoute(APIRoute):
+    """Route class for routers with merchant routes: `APIRouter(route_class=MerchantRoute)`.
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await Request(scope, receive).body()
-        caller = await _authenticate_scope(scope, body)
-        scope.setdefault("state", {})["merchant_caller"] = caller
-        await self.app(scope, _replay(body, receive), send)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    delivered = False
-
-    async def replaying_receive() -> Message:
-        nonlocal delivered
-        if delivered:
-            return await receive()  # e.g. http.disconnect
-        delivered = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replaying_receive
-
-
-def install_merchant_auth(app: FastAPI) -> int:
-    """Make every route that depends on `MerchantCaller` authenticate before body parsing.
-
-    Without it the dependency still authenticates, but FastAPI would answer a malformed JSON
-    body with a 400 before checking the signature. Call after every router is included.
+    Its routes that depend on `MerchantCaller` check the signature before FastAPI parses
+    the body, so even broken JSON from an unsigned caller gets a 401, not a 400. Other
+    routes of the router (a channel's notification callback, say) are left as they are.
+    Without it the dependency still authenticates every request, just after JSON decoding.
     """
-    wrapped = 0
-    for route in app.router.routes:
-        if (
-            isinstance(route, APIRoute)
-            and route_depends_on(route, authenticate_merchant)
-            and not isinstance(route.app, _AuthenticateFirst)
-        ):
-            route.app = _AuthenticateFirst(route.app)
-            wrapped += 1
-    return wrapped
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        if not route_depends_on(self, authenticate_merchant):
+            return handle
+
+        async def authenticate_then_handle(request: Request) -> Response:
+            await _authenticate(request)
+            return await handle(request)
+
+        return authenticate_then_handle

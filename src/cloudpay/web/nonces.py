@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, Executable, Index, String, Table, delete, select, tuple_
+from sqlalchemy import Column, Index, String, Table, delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import ReturningInsert
 
 from cloudpay.db.metadata import metadata
 from cloudpay.db.types import UtcDateTime
@@ -36,14 +37,23 @@ def remember_nonce(uow: UnitOfWork, *, app_id: str, nonce: str, expires_at: date
     """True if this is the first time `app_id` used `nonce`; False (and nothing written) if not."""
     row = {"app_id": app_id, "nonce": nonce, "expires_at": expires_at}
     keys = ["app_id", "nonce"]
-    statement: Executable
+    statement: ReturningInsert[tuple[str]]
+    # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT DO NOTHING.
     if uow.dialect == "sqlite":
-        statement = sqlite.insert(api_nonces).values(row).on_conflict_do_nothing(keys)
+        statement = (
+            sqlite.insert(api_nonces)
+            .values(row)
+            .on_conflict_do_nothing(keys)
+            .returning(api_nonces.c.nonce)
+        )
     else:
         statement = (
-            postgresql.insert(api_nonces).values(row).on_conflict_do_nothing(index_elements=keys)
+            postgresql.insert(api_nonces)
+            .values(row)
+            .on_conflict_do_nothing(index_elements=keys)
+            .returning(api_nonces.c.nonce)
         )
-    return uow.connection.execute(statement).rowcount == 1
+    return uow.connection.execute(statement).first() is not None
 
 
 def purge_expired_nonces(uow: UnitOfWork, *, now: datetime | None = None) -> int:

@@ -170,7 +170,10 @@ class WeChatPayChannel:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -195,6 +198,11 @@ class WeChatPayChannel:
     def query_payment(self, order_id: str) -> PaymentStatus:
         answer = self._call("GET", tf.query_path(self._ids, order_id), not_found_ok=True)
         if answer.status_code == 404:
+            # Only WeChat's own "no such order" counts: a 404 from a proxy or a wrong base_url
+            # must not make an order look unknown.
+            error = _status_error(answer)
+            if error.code not in ORDER_NOT_FOUND_CODES:
+                raise error
             return PaymentStatus(order_id=order_id, status=ChannelPaymentStatus.NOT_FOUND)
         status = _mapped(lambda: tf.payment_status(answer.json()))
         if status.order_id != order_id:
@@ -374,5 +382,3 @@ def _gunzip(raw: bytes) -> bytes:
     if len(data) > MAX_BILL_BYTES or not inflater.eof:
         raise ChannelError(ChannelErrorKind.INVALID_RESPONSE, "bill too large or truncated")
     return data
-
-

@@ -251,9 +251,7 @@ def payment_status(transaction: Mapping[str, Any]) -> PaymentStatus:
         paid_at=parse_time(success_time) if success_time else None,
         payer_id=payer.get("openid") or payer.get("sub_openid") or payer.get("sp_openid"),
         failure_reason=(
-            transaction.get("trade_state_desc")
-            if status is ChannelPaymentStatus.FAILED
-            else None
+            transaction.get("trade_state_desc") if status is ChannelPaymentStatus.FAILED else None
         ),
         raw=dict(transaction),
     )

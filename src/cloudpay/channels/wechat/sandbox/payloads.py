@@ -140,7 +140,9 @@ def _expire(text: str | None) -> datetime | None:
     try:
         return parse_time(text)
     except ValueError:
-        raise param_error("/time_expire", "must be RFC 3339, e.g. 2026-01-01T10:00:00+08:00")
+        raise param_error(
+            "/time_expire", "must be RFC 3339, e.g. 2026-01-01T10:00:00+08:00"
+        ) from None
 
 
 def _payer(body: Mapping[str, Any], trade_type: str) -> dict[str, str] | None:
@@ -314,7 +316,8 @@ def fee_fen(amount_fen: int) -> int:
 
 def payment_row(order: Order) -> TradeBillRow:
     command = order.command
-    assert order.success_at is not None and order.transaction_id is not None
+    assert order.success_at is not None, "only paid orders have a payment row"
+    assert order.transaction_id is not None, "a paid order has a transaction id"
     return TradeBillRow(
         traded_at=order.success_at, appid=command.appid, mchid=order.mchid,
         sub_mchid=command.sub_mchid or "0", device_info="", transaction_id=order.transaction_id,
@@ -340,7 +343,7 @@ def refund_row(refund: Refund, now: datetime) -> TradeBillRow:
         refund_id=refund.refund_id, out_refund_no=refund.command.out_refund_no,
         refund_fen=amount, coupon_refund_fen=0, refund_type="ORIGINAL",
         refund_status=refund.status(now), description=command.description,
-        attach=command.attach, fee_yuan=-Decimal(fee_fen(amount)) / 100,
+        attach=command.attach, fee_yuan=Decimal(-fee_fen(amount)) / 100,
         fee_rate=FEE_RATE_TEXT, order_total_fen=0, refund_requested_fen=amount,
         fee_rate_note="",
     )  # fmt: skip

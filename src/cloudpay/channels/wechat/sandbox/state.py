@@ -29,7 +29,7 @@ MAX_REFUNDS_PER_ORDER = 50  # "一笔订单最多部分退款50次"
 MAX_DUPLICATE_NOTIFICATIONS = 10
 MAX_BILLS_KEPT = 256
 PAY_OUTCOMES = frozenset({"success", "fail", "timeout", "pay_twice"})
-FAULT_KINDS = frozenset({"timeout", "server_error", "bad_signature"})
+FAULT_KINDS = frozenset({"timeout", "server_error", "bad_signature", "tampered_body"})
 UNPAID = frozenset({"NOTPAY", "USERPAYING"})
 PAID = frozenset({"SUCCESS", "REFUND"})
 
@@ -254,9 +254,7 @@ class SandboxState:
             raise WeChatError(403, "OUT_TRADE_NO_USED", "商户订单号重复，且下单参数与原订单不一致")
         return order  # same parameters: the same prepay_id / code_url again
 
-    def find_order(
-        self, merchant: Merchant, sub_mchid: str | None, out_trade_no: str
-    ) -> Order:
+    def find_order(self, merchant: Merchant, sub_mchid: str | None, out_trade_no: str) -> Order:
         with self.lock:
             order = self._orders.get((merchant.mchid, sub_mchid or "", out_trade_no))
             if order is None:
@@ -314,19 +312,19 @@ class SandboxState:
         if not matches:
             raise CustomerRefused(f"no order {out_trade_no!r} in the sandbox")
         if len(matches) > 1:
-            raise CustomerRefused(f"{len(matches)} merchants have order {out_trade_no!r}: give mchid")
+            raise CustomerRefused(
+                f"{len(matches)} merchants have order {out_trade_no!r}: give mchid"
+            )
         return matches[0]
 
     def _mark_paid(self, order: Order, now: datetime) -> None:
-        order.trade_state = "SUCCESS"
-        order.success_at = now
-        order.transaction_id = f"42{self._next():08d}{self._stamp(now)}{_digits(10)}"
         payer = order.command.payer or {}
         order.openid = next(iter(payer.values()), None) or f"o{secrets.token_urlsafe(20)[:27]}"
+        order.transaction_id = f"42{self._next():08d}{self._stamp(now)}{_digits(10)}"
+        order.success_at = now
+        order.trade_state = "SUCCESS"  # last: the state is what readers look at first
 
-    def _pay_result(
-        self, order: Order, outcome: str, delay_s: float, duplicates: int
-    ) -> PayResult:
+    def _pay_result(self, order: Order, outcome: str, delay_s: float, duplicates: int) -> PayResult:
         notices: tuple[Notice, ...] = ()
         second_attempt = None
         if outcome in ("success", "pay_twice"):
@@ -383,9 +381,9 @@ class SandboxState:
 
     def _repeat_refund(self, refund: Refund, command: RefundCommand) -> Refund:
         # The same out_refund_no refunds once; resending it is how a merchant retries safely.
-        same = (
-            refund.command.refund_fen == command.refund_fen
-            and command.out_trade_no in (None, refund.order.out_trade_no)
+        same = refund.command.refund_fen == command.refund_fen and command.out_trade_no in (
+            None,
+            refund.order.out_trade_no,
         )
         if not same:
             raise WeChatError(400, "INVALID_REQUEST", "同一商户退款单号的退款参数与之前不一致")

@@ -1,0 +1,28 @@
+"""A protocol-faithful WeChat Pay API v3 sandbox for loopback, with a simulated customer.
+
+Production points `WeChatPayChannel` at https://api.mch.weixin.qq.com; tests, the demo and
+`cloudpay sandbox` point it here. Entry points: `start_wechat_sandbox` (in-process, returns a
+`WeChatSandbox` handle) and `customer_pay` (drive a sandbox in another process over HTTP).
+"""
+
+from cloudpay.channels.wechat.sandbox.notifier import DeliveryAttempt
+from cloudpay.channels.wechat.sandbox.server import (
+    SandboxMerchantCredentials,
+    WeChatSandbox,
+    customer_pay,
+    new_merchant_credentials,
+    start_wechat_sandbox,
+)
+from cloudpay.channels.wechat.sandbox.state import FAULT_KINDS, PAY_OUTCOMES, RETRY_SCHEDULE_S
+
+__all__ = [
+    "FAULT_KINDS",
+    "PAY_OUTCOMES",
+    "RETRY_SCHEDULE_S",
+    "DeliveryAttempt",
+    "SandboxMerchantCredentials",
+    "WeChatSandbox",
+    "customer_pay",
+    "new_merchant_credentials",
+    "start_wechat_sandbox",
+]

@@ -1,0 +1,377 @@
+"""Run the sandbox on loopback, and drive it from tests and the CLI.
+
+    with start_wechat_sandbox(time_scale=0.001) as sandbox:
+        channel = WeChatPayChannel(sandbox.adapter_config())
+        ...
+        sandbox.pay(order_id, "success")
+
+`customer_pay(base_url, …)` does the same over HTTP, for a sandbox in another process
+(`cloudpay sandbox pay ORDER_ID --outcome …`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+import uvicorn
+from cryptography.hazmat.primitives import serialization
+
+from cloudpay.channels.wechat.client import WeChatPayConfig
+from cloudpay.channels.wechat.sandbox.app import DEFAULT_FAULT_HOLD_S, build_app
+from cloudpay.channels.wechat.sandbox.core import PlatformKey, SandboxCore, platform_signer
+from cloudpay.channels.wechat.sandbox.notifier import DeliveryAttempt, Notifier
+from cloudpay.channels.wechat.sandbox.state import Merchant, SandboxState
+from cloudpay.kernel.clock import Clock, SystemClock
+from cloudpay.kernel.crypto import generate_rsa_key_pair, rsa_public_key_serial_no
+from cloudpay.kernel.masking import Secret
+
+STARTUP_TIMEOUT_S = 10.0
+DEFAULT_REFUND_DELAY_S = 1.0  # sandbox seconds before a refund settles (PROCESSING → SUCCESS)
+
+
+@dataclass(frozen=True)
+class SandboxMerchantCredentials:
+    """Everything a merchant's adapter needs to talk to the sandbox; secrets masked."""
+
+    mchid: str
+    appid: str
+    apiv3_key: Secret[str] = field(repr=False)
+    private_key_pem: Secret[str] = field(repr=False)
+    serial_no: str
+    sub_mchids: tuple[str, ...] = ()
+
+    @property
+    def public_key_pem(self) -> str:
+        """The public half of the merchant API key: what WeChat verifies requests with."""
+        return _public_pem(self.private_key_pem)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "mchid": self.mchid,
+            "appid": self.appid,
+            "apiv3_key": self.apiv3_key.reveal(),
+            "private_key_pem": self.private_key_pem.reveal(),
+            "serial_no": self.serial_no,
+            "sub_mchids": list(self.sub_mchids),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SandboxMerchantCredentials:
+        return cls(
+            mchid=data["mchid"],
+            appid=data["appid"],
+            apiv3_key=Secret(data["apiv3_key"]),
+            private_key_pem=Secret(data["private_key_pem"]),
+            serial_no=data["serial_no"],
+            sub_mchids=tuple(data.get("sub_mchids", ())),
+        )
+
+
+def new_merchant_credentials(
+    mchid: str, *, sub_mchids: tuple[str, ...] = ()
+) -> SandboxMerchantCredentials:
+    keys = generate_rsa_key_pair()
+    return SandboxMerchantCredentials(
+        mchid=mchid,
+        appid=f"wxsandbox{mchid[-9:]}",
+        apiv3_key=Secret(os.urandom(16).hex()),  # 32 ASCII characters, as WeChat's
+        private_key_pem=keys.private_key_pem,
+        serial_no=rsa_public_key_serial_no(keys.public_key_pem),
+        sub_mchids=sub_mchids,
+    )
+
+
+def new_platform_key() -> PlatformKey:
+    keys = generate_rsa_key_pair()
+    key_id = "PUB_KEY_ID_01" + rsa_public_key_serial_no(keys.public_key_pem)[:24]
+    return PlatformKey(keys.private_key_pem, keys.public_key_pem, key_id)
+
+
+def _public_pem(private_key_pem: Secret[str]) -> str:
+    key = serialization.load_pem_private_key(private_key_pem.reveal().encode(), password=None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
+
+
+class _ServerThread(threading.Thread):
+    def __init__(self, server: uvicorn.Server) -> None:
+        super().__init__(name="wechat-sandbox", daemon=True)
+        self.server = server
+
+    def run(self) -> None:
+        self.server.run()
+
+
+class WeChatSandbox:
+    """A running sandbox: its URL, merchants, simulated customer, faults and notifications."""
+
+    def __init__(self, core: SandboxCore, server: uvicorn.Server, thread: _ServerThread) -> None:
+        self._core, self._server, self._thread = core, server, thread
+        port = server.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f"http://{server.config.host}:{port}"
+        self._credentials: dict[str, SandboxMerchantCredentials] = {}
+
+    def __repr__(self) -> str:
+        return f"WeChatSandbox(base_url={self.base_url!r}, merchants={sorted(self._credentials)})"
+
+    # ------------------------------------------------------------ merchants
+
+    def add_merchant(self, credentials: SandboxMerchantCredentials) -> SandboxMerchantCredentials:
+        self._core.state.add_merchant(
+            Merchant(
+                mchid=credentials.mchid,
+                appids=frozenset({credentials.appid}),
+                apiv3_key=credentials.apiv3_key,
+                public_key_pem=credentials.public_key_pem,
+                serial_no=credentials.serial_no,
+                sub_mchids=frozenset(credentials.sub_mchids),
+            )
+        )
+        self._credentials[credentials.mchid] = credentials
+        return credentials
+
+    @property
+    def merchant(self) -> SandboxMerchantCredentials:
+        """The first merchant (the one a sandbox starts with)."""
+        return next(iter(self._credentials.values()))
+
+    @property
+    def platform_public_key_pem(self) -> str:
+        return self._core.platform.public_key_pem
+
+    @property
+    def platform_public_key_id(self) -> str:
+        return self._core.platform.public_key_id
+
+    def adapter_config(
+        self, mchid: str | None = None, *, timeout_s: float = 5.0, sub_mchid: str | None = None
+    ) -> WeChatPayConfig:
+        """A `WeChatPayConfig` for `mchid` (default: the first merchant) at this sandbox."""
+        credentials = self._credentials[mchid] if mchid else self.merchant
+        return WeChatPayConfig(
+            mchid=credentials.mchid,
+            appid=credentials.appid,
+            apiv3_key=credentials.apiv3_key,
+            merchant_private_key_pem=credentials.private_key_pem,
+            merchant_serial_no=credentials.serial_no,
+            platform_public_key_pem=self.platform_public_key_pem,
+            platform_public_key_id=self.platform_public_key_id,
+            base_url=self.base_url,
+            timeout_s=timeout_s,
+            sub_mchid=sub_mchid,
+        )
+
+    # ------------------------------------------------------------ customer, faults, notices
+
+    def pay(
+        self,
+        out_trade_no: str,
+        outcome: str = "success",
+        *,
+        mchid: str | None = None,
+        notify_delay_s: float = 0.0,
+        duplicate_notifications: int = 0,
+    ) -> dict[str, Any]:
+        """The simulated customer acts on an order; see `customer_pay` for the outcomes."""
+        return self._core.customer_pay(
+            out_trade_no,
+            outcome,
+            mchid=mchid,
+            notify_delay_s=notify_delay_s,
+            duplicate_notifications=duplicate_notifications,
+        )
+
+    def inject_fault(self, kind: str, count: int = 1) -> None:
+        """The next `count` API calls: `timeout` (acted on, answer held back), `server_error`
+        (500 SYSTEM_ERROR, nothing done), `bad_signature` or `tampered_body`."""
+        self._core.state.inject_fault(kind, count)
+
+    def notification_attempts(self, out_trade_no: str | None = None) -> list[DeliveryAttempt]:
+        return self._core.notifier.attempts(out_trade_no)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def write_credentials(self, path: Path) -> None:
+        """Merchants and platform key as JSON (mode 0600): a restart or another process
+        (`cloudpay serve` configured for the sandbox) uses the same keys."""
+        platform = self._core.platform
+        data = {
+            "base_url": self.base_url,
+            "platform": {
+                "private_key_pem": platform.private_key_pem.reveal(),
+                "public_key_pem": platform.public_key_pem,
+                "public_key_id": platform.public_key_id,
+            },
+            "merchants": [c.as_json() for c in self._credentials.values()],
+        }
+        path.touch(mode=0o600, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2))
+
+    def describe(self) -> dict[str, Any]:
+        """What to print for a developer: URLs and ids, no secrets."""
+        return {
+            "base_url": self.base_url,
+            "platform_public_key_id": self.platform_public_key_id,
+            "merchants": [
+                {
+                    "mchid": c.mchid,
+                    "appid": c.appid,
+                    "serial_no": c.serial_no,
+                    "sub_mchids": c.sub_mchids,
+                }
+                for c in self._credentials.values()
+            ],
+            "customer": f"POST {self.base_url}/sandbox/customer/pay",
+        }
+
+    def wait(self) -> None:
+        """Block until the server stops (the CLI's foreground mode; Ctrl-C to leave)."""
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._core.notifier.stop()
+
+    def __enter__(self) -> WeChatSandbox:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _load_credentials(path: Path | None) -> tuple[PlatformKey, list[SandboxMerchantCredentials]]:
+    if path is None or not path.exists():
+        return new_platform_key(), [
+            new_merchant_credentials("1900000109", sub_mchids=("1900000110",))
+        ]
+    data = json.loads(path.read_text())
+    platform = data["platform"]
+    key = PlatformKey(
+        Secret(platform["private_key_pem"]), platform["public_key_pem"], platform["public_key_id"]
+    )
+    return key, [SandboxMerchantCredentials.from_json(m) for m in data["merchants"]]
+
+
+def start_wechat_sandbox(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    time_scale: float = 1.0,
+    *,
+    clock: Clock | None = None,
+    refund_delay_s: float = DEFAULT_REFUND_DELAY_S,
+    fault_hold_s: float = DEFAULT_FAULT_HOLD_S,
+    credentials_path: Path | None = None,
+) -> WeChatSandbox:
+    """Start a sandbox in a background thread; `port=0` picks a free port.
+
+    `time_scale` multiplies every sandbox delay (notification retries, late notifications,
+    refund settlement): 0.001 runs WeChat's 24-hour retry schedule in about 90 seconds.
+    With `credentials_path`, keys are loaded from that file if it exists, else written to it.
+    """
+    if time_scale <= 0:
+        raise ValueError("time_scale must be positive")
+    clock = clock or SystemClock()
+    platform, merchants = _load_credentials(credentials_path)
+    state = SandboxState(clock=clock, time_scale=time_scale, refund_delay_s=refund_delay_s)
+    notifier = Notifier(sign=platform_signer(platform, clock), clock=clock, time_scale=time_scale)
+    core = SandboxCore(state, notifier, platform)
+    config = uvicorn.Config(
+        build_app(core, fault_hold_s=fault_hold_s),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = _ServerThread(server)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            core.notifier.stop()
+            raise RuntimeError(f"WeChat sandbox did not start on {host}:{port}")
+        time.sleep(0.01)
+    sandbox = WeChatSandbox(core, server, thread)
+    for credentials in merchants:
+        sandbox.add_merchant(credentials)
+    if credentials_path is not None and not credentials_path.exists():
+        sandbox.write_credentials(credentials_path)
+    return sandbox
+
+
+def customer_pay(
+    base_url: str,
+    out_trade_no: str,
+    outcome: str = "success",
+    *,
+    mchid: str | None = None,
+    notify_delay_s: float = 0.0,
+    duplicate_notifications: int = 0,
+    timeout_s: float = 10.0,
+) -> dict[str, Any]:
+    """Ask a running sandbox's simulated customer to act on an order, over HTTP.
+
+    Outcomes: `success` (paid, TRANSACTION.SUCCESS notified), `fail` (PAYERROR, no
+    notification), `timeout` (the payer never confirms: the order stays NOTPAY until closed or
+    expired), `pay_twice` (paid; the second attempt is refused and the notification is sent
+    twice). `notify_delay_s` (sandbox seconds) makes the notification late,
+    `duplicate_notifications` sends extra copies of it. Raises `ValueError` with the
+    sandbox's reason if the customer cannot act (unknown order, already paid, …).
+    """
+    payload = {
+        "out_trade_no": out_trade_no,
+        "outcome": outcome,
+        "mchid": mchid,
+        "notify_delay_s": notify_delay_s,
+        "duplicate_notifications": duplicate_notifications,
+    }
+    url = f"{base_url.rstrip('/')}/sandbox/customer/pay"
+    response = httpx.post(url, json=payload, timeout=timeout_s)
+    if response.status_code != 200:
+        try:
+            reason = response.json().get("error", response.text)
+        except ValueError:
+            reason = response.text
+        raise ValueError(f"the simulated customer could not act: {reason}")
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def adapter_config_from_credentials(
+    path: Path, *, base_url: str | None = None, mchid: str | None = None, timeout_s: float = 10.0
+) -> WeChatPayConfig:
+    """A `WeChatPayConfig` for a sandbox running elsewhere, from its credentials file."""
+    data = json.loads(path.read_text())
+    merchants = [SandboxMerchantCredentials.from_json(m) for m in data["merchants"]]
+    merchant = next(m for m in merchants if mchid in (None, m.mchid))
+    return WeChatPayConfig(
+        mchid=merchant.mchid,
+        appid=merchant.appid,
+        apiv3_key=merchant.apiv3_key,
+        merchant_private_key_pem=merchant.private_key_pem,
+        merchant_serial_no=merchant.serial_no,
+        platform_public_key_pem=data["platform"]["public_key_pem"],
+        platform_public_key_id=data["platform"]["public_key_id"],
+        base_url=base_url or data["base_url"],
+        timeout_s=timeout_s,
+    )
