@@ -40,6 +40,9 @@ ledger_app = typer.Typer(no_args_is_help=True, help="Ledger operations.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks (JSON on stdout).")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(bench_app, name="bench")
+sandbox_app = typer.Typer(help="Channel sandboxes on loopback, and their simulated customer.")
+app.add_typer(sandbox_app, name="sandbox")
+DEFAULT_SANDBOX_CREDENTIALS = Path("var/wechat-sandbox.json")
 merchant_app = typer.Typer(no_args_is_help=True, help="Merchants: onboard (进件), review, list.")
 app_app = typer.Typer(no_args_is_help=True, help="Merchant apps and their signing keys.")
 app.add_typer(merchant_app, name="merchant")
@@ -106,37 +109,48 @@ def worker(once: Annotated[bool, typer.Option(help="run due jobs once and exit")
 def demo(
     once: Annotated[bool, typer.Option(help="run the demo day, print the summary, exit")] = False,
     database: Annotated[str, typer.Option(help="database URL")] = "sqlite:///./cloudpay.db",
-    port: Annotated[int, typer.Option()] = 8000,
-    payments: Annotated[int, typer.Option(min=10, max=200_000)] = 3_000,
+    port: Annotated[int, typer.Option(help="API port (with --once: any free port)")] = 8000,
+    orders: Annotated[int, typer.Option(min=10, max=20_000)] = 120,
+    scenario: Annotated[str, typer.Option(help="gateway | ledger")] = "gateway",
 ) -> None:
     """Seed a demo city on the embedded database, run a day of traffic, then serve it."""
-    from cloudpay.demo.ledger_day import run_ledger_day
-
-    settings = _settings(database)
+    settings = _settings(database).model_copy(update={"log_level": "WARNING"})
+    configure_logging("WARNING")  # the summary is the output; logs stay for `serve`/`worker`
     engine = _migrated_engine(settings)
     clock = SystemClock()
-    with console.status("running a day of the demo city…"):
-        summary = run_ledger_day(engine, clock, payments=payments)
+    if scenario == "ledger":
+        _ledger_demo(engine, settings, payments=orders * 15)
+        return
+    from cloudpay.demo.gateway_day import run_day, start_gateway
+    from cloudpay.demo.gateway_report import print_gateway_report
+
+    with console.status("starting the API, the WeChat Pay sandbox and the worker…"):
+        day = start_gateway(engine, clock, settings, port=0 if once else port)
+    try:
+        with console.status(f"a day of the demo city: {orders} orders…"):
+            run_day(day, orders=orders)
+        report = run_in_transaction(engine, check_books, read_only=True)
+        print_gateway_report(engine, day, report, settings=settings)
+        if not report.ok:
+            raise typer.Exit(1)
+        if not once:
+            console.print(f"[green]serving on {day.api.url} — Ctrl-C to stop[/green]")
+            day.api.thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        day.stop()
+
+
+def _ledger_demo(engine: Engine, settings: Settings, *, payments: int) -> None:
+    """The ledger on its own: holds, balancing sweeps, replays, an overdraft refused."""
+    from cloudpay.demo.ledger_day import run_ledger_day
+
+    summary = run_ledger_day(engine, SystemClock(), payments=payments)
     report = run_in_transaction(engine, check_books, read_only=True)
-    print_demo_report(engine, summary, report, settings=settings, port=port)
+    print_demo_report(engine, summary, report, settings=settings, port=settings.port)
     if not report.ok:
         raise typer.Exit(1)
-    if once:
-        return
-    stop = threading.Event()
-    threading.Thread(
-        target=run_worker, args=(engine, clock), kwargs={"stop": stop}, daemon=True
-    ).start()
-    console.print(f"[green]serving on http://127.0.0.1:{port} — Ctrl-C to stop[/green]")
-    try:
-        uvicorn.run(
-            create_app(settings, engine=engine, clock=clock),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-        )
-    finally:
-        stop.set()
 
 
 @ledger_app.command("check")
@@ -329,3 +343,54 @@ def _write_private_key(path: Path, text: str) -> Path:
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text if text.endswith("\n") else text + "\n")
     return path
+
+
+@sandbox_app.callback(invoke_without_command=True)
+def sandbox(
+    ctx: typer.Context,
+    port: Annotated[int, typer.Option(help="WeChat Pay sandbox port")] = 8090,
+    credentials: Annotated[
+        Path, typer.Option(help="where to keep its keys")
+    ] = DEFAULT_SANDBOX_CREDENTIALS,
+) -> None:
+    """Run the WeChat Pay v3 sandbox until Ctrl-C (point the API at it with the env below)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from cloudpay.channels.wechat.sandbox.server import start_wechat_sandbox
+
+    credentials.parent.mkdir(parents=True, exist_ok=True)
+    handle = start_wechat_sandbox(port=port, credentials_path=credentials)
+    typer.echo(json.dumps(handle.describe(), indent=2, ensure_ascii=False))
+    console.print(
+        f"[green]WeChat Pay sandbox on {handle.base_url}[/green]\n"
+        f"  export CLOUDPAY_WECHAT_SANDBOX_CREDENTIALS={credentials}\n"
+        "  then `cloudpay serve` and `cloudpay worker` use it; Ctrl-C stops it."
+    )
+    try:
+        handle.wait()
+    except KeyboardInterrupt:
+        handle.stop()
+
+
+@sandbox_app.command("pay")
+def sandbox_pay(
+    order_id: Annotated[str, typer.Argument(help="our order id (the channel's out_trade_no)")],
+    outcome: Annotated[str, typer.Option(help="success | fail | timeout | pay_twice")] = "success",
+    notify_delay_s: Annotated[float, typer.Option(help="hold the notification back")] = 0.0,
+    duplicates: Annotated[int, typer.Option(help="extra copies of the notification")] = 0,
+    credentials: Annotated[Path, typer.Option()] = DEFAULT_SANDBOX_CREDENTIALS,
+    base_url: Annotated[
+        str | None, typer.Option(help="sandbox URL (else from credentials)")
+    ] = None,
+) -> None:
+    """Be the customer: pay (or fail, or walk away from) an order in the WeChat sandbox."""
+    from cloudpay.channels.wechat.sandbox.server import customer_pay
+
+    url = base_url or json.loads(credentials.read_text())["base_url"]
+    try:
+        result = customer_pay(url, order_id, outcome, notify_delay_s=notify_delay_s,
+                              duplicate_notifications=duplicates)  # fmt: skip
+    except ValueError as refused:
+        console.print(f"[red]{refused}[/red]")
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(result, indent=2, ensure_ascii=False))

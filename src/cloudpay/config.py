@@ -37,6 +37,17 @@ class Settings(BaseSettings):
 
     # Where channels reach us for notifications (…/v1/channels/<code>/notify).
     public_base_url: str = "http://127.0.0.1:8000"
+    # WeChat Pay: either a sandbox's credentials file (written by `cloudpay sandbox`) or the
+    # live merchant credentials below.
+    wechat_sandbox_credentials: str | None = None
+    wechat_sandbox_base_url: str | None = None
+    wechat_mchid: str | None = None
+    wechat_appid: str | None = None
+    wechat_apiv3_key: SecretStr | None = None
+    wechat_private_key_path: str | None = None
+    wechat_serial_no: str | None = None
+    wechat_platform_public_key_path: str | None = None
+    wechat_platform_public_key_id: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"

@@ -28,7 +28,8 @@ def redact_secrets(
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     logging.basicConfig(format="%(message)s", level=level.upper())
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # its INFO lines are noise to users
+    for noisy in ("alembic", "httpx", "httpcore"):  # their INFO lines are noise to users
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
         processors=[

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
 from cloudpay.channels.registry import ChannelRegistry
+from cloudpay.channels.wechat import WeChatPayChannel, WeChatPayConfig
+from cloudpay.channels.wechat.sandbox.server import adapter_config_from_credentials
 from cloudpay.config import Settings, get_settings
 from cloudpay.db.engine import make_engine
 from cloudpay.kernel.clock import Clock, SystemClock
+from cloudpay.kernel.masking import Secret
 from cloudpay.kernel.vault import PersonalDataVault
 from cloudpay.ledger.api import router as ledger_router
 from cloudpay.merchants import find_app_key, get_app
@@ -58,7 +62,35 @@ def worker_context(settings: Settings, engine: Engine, clock: Clock) -> WorkerCo
 
 def channel_context_for(settings: Settings, clock: Clock) -> ChannelContext:
     """Channels configured for this deployment (none until their credentials are set)."""
-    return ChannelContext(ChannelRegistry(), settings.public_base_url, clock)
+    registry = ChannelRegistry()
+    wechat = wechat_config_for(settings)
+    if wechat is not None:
+        registry.register(WeChatPayChannel(wechat, clock=clock))
+    return ChannelContext(registry, settings.public_base_url, clock)
+
+
+def wechat_config_for(settings: Settings) -> WeChatPayConfig | None:
+    if settings.wechat_sandbox_credentials:
+        return adapter_config_from_credentials(
+            Path(settings.wechat_sandbox_credentials), base_url=settings.wechat_sandbox_base_url
+        )
+    live = (
+        settings.wechat_mchid, settings.wechat_appid, settings.wechat_apiv3_key,
+        settings.wechat_private_key_path, settings.wechat_serial_no,
+        settings.wechat_platform_public_key_path, settings.wechat_platform_public_key_id,
+    )  # fmt: skip
+    if not all(live):
+        return None
+    assert settings.wechat_apiv3_key is not None
+    return WeChatPayConfig(
+        mchid=str(settings.wechat_mchid),
+        appid=str(settings.wechat_appid),
+        apiv3_key=Secret(settings.wechat_apiv3_key.get_secret_value()),
+        merchant_private_key_pem=Secret(Path(str(settings.wechat_private_key_path)).read_text()),
+        merchant_serial_no=str(settings.wechat_serial_no),
+        platform_public_key_pem=Path(str(settings.wechat_platform_public_key_path)).read_text(),
+        platform_public_key_id=str(settings.wechat_platform_public_key_id),
+    )
 
 
 def create_app(

@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
-from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
@@ -24,6 +23,7 @@ from cloudpay.web.merchant_auth import (
 )
 from cloudpay.web.middleware import RequestContextMiddleware
 from cloudpay.web.response_signing import route_depends_on
+from tests.conftest import serving
 
 
 class Order(BaseModel):
@@ -51,7 +51,7 @@ def _app(*, merchant_route: bool) -> FastAPI:
 
 def test_unsigned_bad_json_is_401_not_400() -> None:
     """An unsigned request with broken JSON learns only that it is unsigned."""
-    with TestClient(_app(merchant_route=True)) as client:
+    with serving(_app(merchant_route=True)) as client:
         response = client.post("/v1/things", content=b'{"amount": ', headers={
             "Content-Type": "application/json"})  # fmt: skip
     assert response.status_code == 401
@@ -61,7 +61,7 @@ def test_unsigned_bad_json_is_401_not_400() -> None:
 def test_unsigned_invalid_fields_are_401_too() -> None:
     """Field validation waits for authentication, with or without `MerchantRoute`."""
     for merchant_route in (True, False):
-        with TestClient(_app(merchant_route=merchant_route)) as client:
+        with serving(_app(merchant_route=merchant_route)) as client:
             response = client.post("/v1/things", json={"amount": "lots"})
         assert response.status_code == 401, merchant_route
         assert response.json()["error"]["code"] == "signature_missing"

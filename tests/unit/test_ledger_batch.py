@@ -264,6 +264,17 @@ class LedgerMachine(RuleBasedStateMachine):
     def advance_time(self, seconds: int, nanoseconds: int) -> None:
         self.now_ns += seconds * NS_PER_S + nanoseconds
 
+    def _deadlines_ahead(self, offset_ns: int) -> list[int]:
+        deadlines = (self.reference.expires_at_ns(i) for i, s in self.reference.status.items()
+                     if s == "pending")  # fmt: skip
+        return sorted(d + offset_ns for d in deadlines if d and d + offset_ns > self.now_ns)
+
+    @precondition(lambda self: self._deadlines_ahead(-1))
+    @rule(data=st.data(), offset_ns=st.sampled_from([-1, 0]))
+    def advance_to_a_deadline(self, data: st.DataObject, offset_ns: int) -> None:
+        """Time lands exactly on (or just before) a hold's deadline: the boundary matters."""
+        self.now_ns = data.draw(st.sampled_from(self._deadlines_ahead(-1))) + 1 + offset_ns
+
     @rule()
     def expire_due_holds(self) -> None:
         assert sorted(self.store.expire(self.now_ns)) == sorted(self.reference.expire(self.now_ns))
@@ -299,8 +310,8 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 LedgerMachine.TestCase.settings = settings(
-    max_examples=300,
-    stateful_step_count=30,
+    max_examples=200,
+    stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

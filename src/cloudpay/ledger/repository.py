@@ -1,11 +1,12 @@
 """The ledger's SQL, and the only place that writes balances and transfers.
 
-The batch path is driver-level SQL, a fixed number of statements per batch whatever its size:
-ids travel as one parameter (a JSON text for SQLite's `json_each`, an array for PostgreSQL's
-`ANY`), rows go in with `executemany` (SQLite) or `COPY` (PostgreSQL), and balances change in
-one `executemany` (SQLite) or one `UPDATE … FROM unnest(…)` (PostgreSQL). SQLAlchemy's
-statement compilation and per-row bookkeeping, or one network round trip per row, would cost
-more than the database itself at these rates.
+The batch path talks to the driver (the DBAPI connection under SQLAlchemy's, in the same
+transaction) with a fixed number of statements per batch whatever its size: ids travel as one
+parameter (a JSON text for SQLite's `json_each`, an array for PostgreSQL's `ANY`), rows go in
+with `executemany` (SQLite) or `COPY` (PostgreSQL), and balances change in one `executemany`
+(SQLite) or one `UPDATE … FROM unnest(…)` (PostgreSQL). SQLAlchemy's statement compilation,
+its per-statement bookkeeping (~40 µs, ten times SQLite's own cost for a lookup) and per-row
+work, or one round trip per row, would cost more than the database itself at these rates.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
@@ -62,15 +63,54 @@ def _is_sqlite(connection: Connection) -> bool:
     return connection.dialect.name == "sqlite"
 
 
-def _any_id(connection: Connection, column: str) -> str:
-    """`column` is one of a list of ids passed as a single parameter (see `_ids_param`)."""
-    if _is_sqlite(connection):
-        return f"{column} IN (SELECT value FROM json_each(?))"
-    return f"{column} = ANY(%s)"
+# Up to this many ids, SQLite gets one `?` each: parsing a JSON text costs more for a few.
+_FEW_IDS = 16
 
 
-def _ids_param(connection: Connection, ids: Collection[str]) -> Any:
-    return json.dumps(list(ids)) if _is_sqlite(connection) else list(ids)
+def _id_in(
+    connection: Connection, column: str, ids: Collection[str]
+) -> tuple[str, tuple[Any, ...]]:
+    """The condition `column` is one of `ids`, and its parameters: the ids travel as one
+    parameter however many they are, a JSON text on SQLite and an array on PostgreSQL."""
+    if not _is_sqlite(connection):
+        return f"{column} = ANY(%b)", (list(ids),)
+    if len(ids) <= _FEW_IDS:
+        return f"{column} IN ({_placeholders(len(ids))})", tuple(ids)
+    return f"{column} IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)
+
+
+def _driver_fetch(connection: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows of one statement run by the driver; errors wrapped as SQLAlchemy wraps them."""
+    with _driver_cursor(connection, sql, params) as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall())
+
+
+def _driver_execute(connection: Connection, sql: str, params: Sequence[Any]) -> None:
+    with _driver_cursor(connection, sql, params) as cursor:
+        cursor.execute(sql, params)
+
+
+def _driver_executemany(connection: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    with _driver_cursor(connection, sql, rows) as cursor:
+        cursor.executemany(sql, rows)
+
+
+@contextmanager
+def _driver_cursor(connection: Connection, sql: str, params: Any) -> Iterator[Any]:
+    """A DBAPI cursor in `connection`'s transaction. Its errors become SQLAlchemy's (a taken
+    key an `IntegrityError`, a deadlock a `DBAPIError` with its SQLSTATE) so the service and
+    the retry policy see the same exceptions as from `Connection.execute`."""
+    dbapi_error: type[Exception] = connection.dialect.loaded_dbapi.Error
+    driver = connection.connection.driver_connection
+    # Binary results on PostgreSQL: ints and strings parse several times faster than as text.
+    cursor = driver.cursor() if _is_sqlite(connection) else driver.cursor(binary=True)  # type: ignore[union-attr]
+    try:
+        yield cursor
+    except dbapi_error as error:
+        raise DBAPIError.instance(sql, params, error, dbapi_error) from error
+    finally:
+        cursor.close()
 
 
 # --- accounts ---------------------------------------------------------------------------
@@ -214,13 +254,14 @@ _ACCOUNT_AND_BALANCE = (
 )
 # The balances a batch checks on PostgreSQL: an account with a limit flag, or one a balancing
 # transfer reads (the second parameter).
-_CHECKED = "(a.flags <> 0 OR b.account_id = ANY(%s))"
+_CHECKED = "(a.flags <> 0 OR b.account_id = ANY(%b))"
 
 
 def load_batch_accounts(
     connection: Connection, account_ids: Collection[str], *, also_lock: Collection[str]
-) -> tuple[dict[str, Account], dict[str, Balance]]:
-    """The accounts a batch names and their balances (summed over shards), in one pass.
+) -> tuple[dict[str, Account], dict[str, Balance], set[str]]:
+    """The accounts a batch names, their balances (summed over shards), and which of them
+    this transaction has locked, in one pass.
 
     On PostgreSQL the balances the batch checks are locked as they are read, in id order so
     two writers cannot deadlock: every account with a limit flag, plus `also_lock`. SQLite
@@ -229,25 +270,26 @@ def load_batch_accounts(
     accounts: dict[str, Account] = {}
     balances: dict[str, Balance] = {}
     if not account_ids:
-        return accounts, balances
+        return accounts, balances, set()
     if _is_sqlite(connection):
-        sql = _ACCOUNT_AND_BALANCE + "WHERE " + _any_id(connection, "b.account_id")
-        _add_account_rows(connection.exec_driver_sql(sql, (json.dumps(list(account_ids)),)),
-                          accounts, balances)  # fmt: skip
-        return accounts, balances
+        condition, params = _id_in(connection, "b.account_id", account_ids)
+        rows = _driver_fetch(connection, _ACCOUNT_AND_BALANCE + "WHERE " + condition, params)
+        _add_account_rows(rows, accounts, balances)
+        return accounts, balances, set()
     ids, lock_ids = list(account_ids), list(also_lock)
     locking = (
-        f"{_ACCOUNT_AND_BALANCE} WHERE b.account_id = ANY(%s) AND {_CHECKED} "
+        f"{_ACCOUNT_AND_BALANCE} WHERE b.account_id = ANY(%b) AND {_CHECKED} "
         "ORDER BY b.account_id, b.shard FOR UPDATE OF b"
     )
-    _add_account_rows(connection.exec_driver_sql(locking, (ids, lock_ids)), accounts, balances)
+    _add_account_rows(_driver_fetch(connection, locking, (ids, lock_ids)), accounts, balances)
+    locked = set(accounts)
     rest = [i for i in ids if i not in accounts]
     if rest:
         # NOT checked: an account with a limit opened since the lock is left out (not found),
         # never read unlocked.
-        plain = f"{_ACCOUNT_AND_BALANCE} WHERE b.account_id = ANY(%s) AND NOT {_CHECKED}"
-        _add_account_rows(connection.exec_driver_sql(plain, (rest, lock_ids)), accounts, balances)
-    return accounts, balances
+        plain = f"{_ACCOUNT_AND_BALANCE} WHERE b.account_id = ANY(%b) AND NOT {_CHECKED}"
+        _add_account_rows(_driver_fetch(connection, plain, (rest, lock_ids)), accounts, balances)
+    return accounts, balances, locked
 
 
 # Accounts by their stored row: a batch reads thousands of accounts, building a frozen
@@ -290,8 +332,17 @@ def _add_account_rows(
 _BULK_MIN_ROWS = 32
 
 
-def apply_deltas(connection: Connection, deltas: Deltas, accounts: dict[str, Account]) -> None:
-    """Add each account's change to one of its shards, in a fixed order (no deadlocks)."""
+def apply_deltas(
+    connection: Connection,
+    deltas: Deltas,
+    accounts: dict[str, Account],
+    *,
+    locked: Collection[str] = (),
+) -> None:
+    """Add each account's change to one of its shards, in a fixed order (no deadlocks).
+
+    `locked`: accounts whose balance rows this transaction already holds locks on.
+    """
     if not deltas:
         return
     rows = []
@@ -301,9 +352,10 @@ def apply_deltas(connection: Connection, deltas: Deltas, accounts: dict[str, Acc
         shard = random.randrange(shards) if shards > 1 else 0
         rows.append((dp, dpo, cp, cpo, account_id, shard))
     if not _is_sqlite(connection) and len(rows) >= _BULK_MIN_ROWS:
-        _apply_deltas_unnest(connection, rows)
+        _apply_deltas_unnest(connection, rows, locked)
         return
-    connection.exec_driver_sql(
+    _driver_executemany(
+        connection,
         _driver_sql(
             connection,
             "UPDATE ledger_balances SET debits_pending = debits_pending + ?, "
@@ -315,23 +367,28 @@ def apply_deltas(connection: Connection, deltas: Deltas, accounts: dict[str, Acc
 
 
 def _apply_deltas_unnest(
-    connection: Connection, rows: list[tuple[int, int, int, int, str, int]]
+    connection: Connection, rows: list[tuple[int, int, int, int, str, int]], locked: Collection[str]
 ) -> None:
-    """One statement for the whole batch; the rows are locked first in `rows`' (sorted) order,
-    since an `UPDATE … FROM` takes its locks in whatever order its join plan produces."""
+    """One statement for the whole batch. The rows not locked yet are locked first, in sorted
+    order, since an `UPDATE … FROM` takes its locks in whatever order its join plan produces."""
     dp, dpo, cp, cpo, account_ids, shards = (list(column) for column in zip(*rows, strict=True))
-    connection.exec_driver_sql(
-        "SELECT 1 FROM ledger_balances WHERE (account_id, shard) IN "
-        "(SELECT * FROM unnest(%s::varchar[], %s::smallint[])) "
-        "ORDER BY account_id, shard FOR UPDATE",
-        (account_ids, shards),
-    )
-    connection.exec_driver_sql(
+    to_lock = [(row[4], row[5]) for row in rows if row[4] not in locked]
+    if to_lock:
+        lock_ids, lock_shards = (list(column) for column in zip(*to_lock, strict=True))
+        _driver_fetch(
+            connection,
+            "SELECT 1 FROM ledger_balances WHERE (account_id, shard) IN "
+            "(SELECT * FROM unnest(%b::varchar[], %b::smallint[])) "
+            "ORDER BY account_id, shard FOR UPDATE",
+            (lock_ids, lock_shards),
+        )
+    _driver_execute(
+        connection,
         "UPDATE ledger_balances AS b SET debits_pending = b.debits_pending + d.dp, "
         "debits_posted = b.debits_posted + d.dpo, credits_pending = b.credits_pending + d.cp, "
         "credits_posted = b.credits_posted + d.cpo "
-        "FROM unnest(%s::varchar[], %s::smallint[], %s::bigint[], %s::bigint[], %s::bigint[], "
-        "%s::bigint[]) AS d(account_id, shard, dp, dpo, cp, cpo) "
+        "FROM unnest(%b::varchar[], %b::smallint[], %b::bigint[], %b::bigint[], %b::bigint[], "
+        "%b::bigint[]) AS d(account_id, shard, dp, dpo, cp, cpo) "
         "WHERE b.account_id = d.account_id AND b.shard = d.shard",
         (account_ids, shards, dp, dpo, cp, cpo),
     )
@@ -346,8 +403,9 @@ def load_transfers(connection: Connection, ids: Iterable[str]) -> dict[str, Tran
     unique = set(ids)
     if not unique:
         return {}
-    sql = f"SELECT {_TRANSFER_COLUMNS} FROM ledger_transfers WHERE {_any_id(connection, 'id')}"
-    rows = connection.exec_driver_sql(sql, (_ids_param(connection, unique),))
+    condition, params = _id_in(connection, "id", unique)
+    sql = f"SELECT {_TRANSFER_COLUMNS} FROM ledger_transfers WHERE {condition}"
+    rows = _driver_fetch(connection, sql, params)
     return {row[0]: _record_from_row(row) for row in rows}
 
 
@@ -362,23 +420,15 @@ def insert_transfers(connection: Connection, rows: Sequence[TransferRow]) -> Non
         _copy_transfers(connection, ordered)
         return
     sql = f"INSERT INTO ledger_transfers ({_TRANSFER_COLUMNS}) VALUES ({_placeholders(11)})"
-    connection.exec_driver_sql(_driver_sql(connection, sql), ordered)
+    _driver_executemany(connection, _driver_sql(connection, sql), ordered)
 
 
 def _copy_transfers(connection: Connection, rows: Sequence[TransferRow]) -> None:
     """`COPY` into the table, in this transaction: several times faster than any INSERT."""
     sql = f"COPY ledger_transfers ({_TRANSFER_COLUMNS}) FROM STDIN"
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-    except psycopg.Error as error:
-        # Wrapped as SQLAlchemy would, so callers see IntegrityError for a taken id and the
-        # retry policy sees deadlocks and serialization failures by their SQLSTATE.
-        raise DBAPIError.instance(sql, None, error, psycopg.Error) from error
-    finally:
-        cursor.close()
+    with _driver_cursor(connection, sql, None) as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def load_pendings(

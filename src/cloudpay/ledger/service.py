@@ -196,9 +196,9 @@ def create_transfers(uow: UnitOfWork, transfers: Sequence[Transfer]) -> list[Tra
     if not transfers:
         return []
     batch = list(transfers)
-    state = _load_batch_state(uow, batch)
+    state, locked = _load_batch_state(uow, batch)
     outcome = apply_batch(batch, state, uow.clock.now_ns())
-    _persist(uow, outcome, state)
+    _persist(uow, outcome, state, locked)
     return outcome.results
 
 
@@ -214,7 +214,8 @@ def _check_batch_size(size: int) -> None:
         )
 
 
-def _load_batch_state(uow: UnitOfWork, batch: list[Transfer]) -> BatchState:
+def _load_batch_state(uow: UnitOfWork, batch: list[Transfer]) -> tuple[BatchState, set[str]]:
+    """What the batch reads, and the accounts whose balances this transaction has locked."""
     connection = uow.connection
     pending_ids = {t.pending_id for t in batch if t.pending_id and t.flags & _RESOLVING}
     pendings = repository.load_pendings(connection, pending_ids, lock=True) if pending_ids else {}
@@ -225,19 +226,19 @@ def _load_batch_state(uow: UnitOfWork, batch: list[Transfer]) -> BatchState:
     account_ids.discard("")
     # Locked with the accounts that have a limit: the balances a balancing transfer reads.
     balancing = {i for t in batch if t.flags & _BALANCING for i in _sides(t)}
-    accounts, balances = repository.load_batch_accounts(
+    accounts, balances, locked = repository.load_batch_accounts(
         connection, account_ids, also_lock=balancing
     )
     existing = repository.load_transfers(connection, [t.id for t in batch if isinstance(t.id, str)])
     referenced = repository.load_transfers(connection, pending_ids - set(pendings))
-    return BatchState(accounts, balances, existing, referenced, pendings)
+    return BatchState(accounts, balances, existing, referenced, pendings), locked
 
 
 def _sides(t: Transfer) -> tuple[str, str]:
     return t.debit_account_id, t.credit_account_id
 
 
-def _persist(uow: UnitOfWork, outcome: BatchOutcome, state: BatchState) -> None:
+def _persist(uow: UnitOfWork, outcome: BatchOutcome, state: BatchState, locked: set[str]) -> None:
     connection = uow.connection
     try:
         repository.insert_transfers(connection, outcome.rows)
@@ -245,7 +246,7 @@ def _persist(uow: UnitOfWork, outcome: BatchOutcome, state: BatchState) -> None:
         raise ConcurrentInsertError from error
     repository.insert_pendings(connection, outcome.new_pendings)
     repository.update_pendings(connection, outcome.resolved_pendings)
-    repository.apply_deltas(connection, outcome.deltas, state.accounts)
+    repository.apply_deltas(connection, outcome.deltas, state.accounts, locked=locked)
 
 
 class ConcurrentInsertError(RetryableConflict):

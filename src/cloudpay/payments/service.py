@@ -220,7 +220,9 @@ def apply_payment_status(
                      failure_message=(status.failure_reason or "the payer's payment failed")[:256],
                      next_poll_at=None)  # fmt: skip
     if status.status is ChannelPaymentStatus.CLOSED:
-        return mark_closed(uow, order_id=order.id, source=source, expired=False)
+        # Closed by the channel itself once expire_at passed: the order expired, no one closed it.
+        expired = uow.clock.now() >= order.expire_at
+        return mark_closed(uow, order_id=order.id, source=source, expired=expired)
     return schedule_next_poll(uow, order)
 
 

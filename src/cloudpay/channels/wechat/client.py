@@ -215,11 +215,11 @@ class WeChatPayChannel:
     def refund(self, request: RefundRequest) -> RefundStatus:
         body = tf.refund_body(self._ids, request)
         answer = self._call("POST", tf.REFUNDS_PATH, body).json()
-        return _mapped(lambda: tf.refund_status(answer))
+        return _same_refund(request.refund_id, _mapped(lambda: tf.refund_status(answer)))
 
     def query_refund(self, refund_id: str) -> RefundStatus:
         answer = self._call("GET", tf.refund_query_path(self._ids, refund_id)).json()
-        return _mapped(lambda: tf.refund_status(answer))
+        return _same_refund(refund_id, _mapped(lambda: tf.refund_status(answer)))
 
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> ChannelNotification:
         reason = wire.verify_signed(
@@ -256,6 +256,8 @@ class WeChatPayChannel:
         download_path = self._download_path(_mapped(lambda: str(info["download_url"])))
         # The file itself is not signed: its integrity is the hash in the signed answer above.
         raw = self._call("GET", download_path, verify_answer=False).body
+        if len(raw) > MAX_BILL_BYTES:
+            raise ChannelError(ChannelErrorKind.INVALID_RESPONSE, "bill file too large")
         data = _gunzip(raw) if gzipped else raw
         if str(info.get("hash_type", "")).upper() != "SHA1":
             raise ChannelError(ChannelErrorKind.INVALID_RESPONSE, "bill hash_type is not SHA1")
@@ -370,6 +372,12 @@ class WeChatPayChannel:
         if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
             raise ChannelError(ChannelErrorKind.INVALID_RESPONSE, "bill URL on another host")
         return url.raw_path.decode("ascii")
+
+
+def _same_refund(refund_id: str, status: RefundStatus) -> RefundStatus:
+    if status.refund_id != refund_id:
+        raise ChannelError(ChannelErrorKind.INVALID_RESPONSE, "answer is for another refund")
+    return status
 
 
 def _gunzip(raw: bytes) -> bytes:

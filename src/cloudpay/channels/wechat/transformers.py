@@ -126,6 +126,9 @@ def create_body(ids: MerchantIds, request: CreatePayment) -> dict[str, Any]:
         raise ValueError(f"WeChat Pay v3 domestic orders are in {CURRENCY}")
     if request.amount_fen <= 0:
         raise ValueError("amount_fen must be positive")
+    if request.sub_merchant_id not in (None, ids.sub_mchid):
+        # One adapter serves one (sub-)merchant: build another for another sub_mchid.
+        raise ValueError(f"this adapter pays for sub_mchid {ids.sub_mchid!r} only")
     body: dict[str, Any] = {
         **_caller_fields(ids),
         "description": request.subject[:DESCRIPTION_MAX_CHARS],

@@ -9,6 +9,7 @@ from cloudpay.channels.wechat.sandbox.notifier import DeliveryAttempt
 from cloudpay.channels.wechat.sandbox.server import (
     SandboxMerchantCredentials,
     WeChatSandbox,
+    adapter_config_from_credentials,
     customer_pay,
     new_merchant_credentials,
     start_wechat_sandbox,
@@ -22,6 +23,7 @@ __all__ = [
     "DeliveryAttempt",
     "SandboxMerchantCredentials",
     "WeChatSandbox",
+    "adapter_config_from_credentials",
     "customer_pay",
     "new_merchant_credentials",
     "start_wechat_sandbox",

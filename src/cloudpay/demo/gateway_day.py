@@ -1,0 +1,201 @@
+"""A day at the gateway: the demo city's merchants take WeChat payments through the real API.
+
+Everything is real and on loopback: our API (uvicorn), the WeChat Pay v3 sandbox, the worker
+(polling, webhooks), and a merchant webhook receiver that is down for the first part of the
+day. Merchants call the API through the Python SDK with their own keys; the sandbox's
+simulated customers pay, decline, walk away, or pay twice.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from cloudpay.channels.registry import ChannelRegistry
+from cloudpay.channels.wechat import WeChatPayChannel
+from cloudpay.channels.wechat.sandbox.server import WeChatSandbox, start_wechat_sandbox
+from cloudpay.config import Settings
+from cloudpay.demo.city import Onboarded, seed_city
+from cloudpay.demo.servers import RunningServer, WebhookReceiver, serve_in_thread
+from cloudpay.kernel.clock import Clock
+from cloudpay.main import create_app
+from cloudpay.payments import ChannelContext
+from cloudpay.sdk import CloudPayAPIError, CloudPayClient
+from cloudpay.worker import WorkerContext, run_worker
+
+SANDBOX_TIME_SCALE = 0.05  # WeChat's 15 s notification retry becomes 0.75 s
+OUTCOMES = (("success", 82), ("fail", 6), ("timeout", 7), ("pay_twice", 5))
+RECEIVER_DOWN_SHARE = 0.4  # of the day's orders, while the merchant's endpoint is down
+REFUND_SHARE = 0.06
+SETTLE_TIMEOUT_S = 30.0
+
+
+@dataclass
+class GatewayDay:
+    """What ran, kept alive so `cloudpay demo` can go on serving it."""
+
+    app: FastAPI
+    api: RunningServer
+    sandbox: WeChatSandbox
+    receiver: WebhookReceiver
+    receiver_server: RunningServer
+    worker_stop: threading.Event
+    city: list[Onboarded]
+    clients: dict[str, CloudPayClient]
+    outcomes: Counter[str] = field(default_factory=Counter)
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+    resent: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+
+    def stop(self) -> None:
+        self.worker_stop.set()
+        for client in self.clients.values():
+            client.close()
+        self.api.stop()
+        self.receiver_server.stop()
+        self.sandbox.stop()
+
+
+def start_gateway(engine: Engine, clock: Clock, settings: Settings, *, port: int) -> GatewayDay:
+    sandbox = start_wechat_sandbox(time_scale=SANDBOX_TIME_SCALE)
+    app = create_app(settings, engine=engine, clock=clock)
+    api = serve_in_thread(app, port=port)
+    app.state.channel_context = ChannelContext(
+        ChannelRegistry([WeChatPayChannel(sandbox.adapter_config(), clock=clock)]), api.url, clock
+    )
+    keyring = app.state.platform_keyring
+    receiver = WebhookReceiver(platform_keys=lambda: keyring.public_keys())
+    receiver_server = serve_in_thread(receiver.app())
+    worker = WorkerContext(
+        engine, clock, app.state.channel_context, lambda body: keyring.sign_now(body, clock)
+    )
+    stop = threading.Event()
+    threading.Thread(target=run_worker, args=(worker,), kwargs={"stop": stop}, daemon=True).start()
+    city = seed_city(
+        engine, clock, app.state.vault,
+        notify_url=f"{receiver_server.url}/webhooks/cloudpay", keys_dir=Path("var/demo-keys"),
+    )  # fmt: skip
+    clients = {
+        o.merchant.key: CloudPayClient(api.url, o.app_id, o.private_key_pem, o.serial_no)
+        for o in city
+    }
+    return GatewayDay(app, api, sandbox, receiver, receiver_server, stop, city, clients)
+
+
+def run_day(day: GatewayDay, *, orders: int, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    run_tag = time.strftime("%H%M%S")
+    for index in range(orders):
+        if index == int(orders * RECEIVER_DOWN_SHARE):
+            day.receiver.down = False  # the merchant's endpoint is back
+        _one_order(day, rng, f"{run_tag}{index:05d}")
+    _wait_until_settled(day)
+    _refund_some(day, rng, run_tag)
+    _wait_until_settled(day)
+    _resend_failed_webhooks(day)
+
+
+def _one_order(day: GatewayDay, rng: random.Random, number: str) -> None:
+    onboarded = rng.choice(day.city)
+    low, high = onboarded.merchant.ticket_fen
+    client = day.clients[onboarded.merchant.key]
+    order = client.create_order(
+        out_trade_no=f"{onboarded.merchant.key[:3].upper()}{number}",
+        amount=rng.randint(low, high), subject=f"{onboarded.merchant.legal_name} 消费",
+        method="wechat_native", metadata={"till": "1"},
+    )  # fmt: skip
+    outcome = rng.choices([o for o, _ in OUTCOMES], weights=[w for _, w in OUTCOMES])[0]
+    day.sandbox.pay(
+        order["id"], outcome, duplicate_notifications=1 if outcome == "pay_twice" else 0
+    )
+    if outcome == "timeout":  # the customer walked away: the till cancels the order
+        order = client.close_order(order["id"])
+    day.outcomes[outcome] += 1
+    day.orders.append({"merchant": onboarded.merchant.key, **order})
+
+
+def _refund_some(day: GatewayDay, rng: random.Random, run_tag: str) -> None:
+    paid = [o for o in fresh_orders(day) if o["status"] == "succeeded"]
+    for n, order in enumerate(rng.sample(paid, k=max(1, int(len(paid) * REFUND_SHARE)))):
+        amount = order["amount"] if n % 2 else order["amount"] // 2
+        client = day.clients[order["merchant"]]
+        try:
+            refund = client.create_refund(order_id=order["id"], out_refund_no=f"R{run_tag}{n:04d}",
+                                          amount=amount, reason="顾客退货")  # fmt: skip
+            day.refunds.append(refund)
+        except CloudPayAPIError as refused:
+            day.refused[refused.code] += 1
+    # One refund too many, on purpose: the API refuses it and nothing moves.
+    if day.refunds:
+        first = next(o for o in paid if o["id"] == day.refunds[0]["order_id"])
+        try:
+            day.clients[first["merchant"]].create_refund(
+                order_id=first["id"], out_refund_no=f"X{run_tag}", amount=first["amount"]
+            )
+        except CloudPayAPIError as refused:
+            day.refused[refused.code] += 1
+
+
+def fresh_orders(day: GatewayDay) -> list[dict[str, Any]]:
+    """Today's orders as the API sees them now, a page of 100 per call (not one call each)."""
+    wanted = {o["id"]: o["merchant"] for o in day.orders}
+    fresh: list[dict[str, Any]] = []
+    for merchant, client in day.clients.items():
+        remaining = sum(1 for m in wanted.values() if m == merchant)
+        cursor: str | None = None
+        while remaining > 0:
+            page = client.list_orders(limit=100, **({"starting_after": cursor} if cursor else {}))
+            mine = [o for o in page["data"] if o["id"] in wanted]
+            fresh += [{"merchant": merchant, **o} for o in mine]
+            remaining -= len(mine)
+            if not page["has_more"]:
+                break
+            cursor = page["next_cursor"]
+    return fresh
+
+
+def _wait_until_settled(day: GatewayDay) -> None:
+    """Until no order paid at the channel is still `paying` and no refund is processing."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        fresh = fresh_orders(day)
+        paying = [o for o in fresh if o["status"] in ("created", "paying")]
+        pending_refunds = [r for r in day.refunds if _refund_status(day, r) == "processing"]
+        if not paying and not pending_refunds:
+            return
+        time.sleep(0.5)
+
+
+def _refund_status(day: GatewayDay, refund: dict[str, Any]) -> str:
+    merchant = next(o["merchant"] for o in day.orders if o["id"] == refund["order_id"])
+    return str(day.clients[merchant].get_refund(refund["id"])["status"])
+
+
+def _resend_failed_webhooks(day: GatewayDay) -> None:
+    """The merchant's endpoint is back: resend what it missed (the worker would, later)."""
+    for client in day.clients.values():
+        for event in client.list_events(limit=100)["data"]:
+            if event["delivery"]["status"] != "delivered" and event["delivery"]["attempts"]:
+                client.resend_event(event["id"])
+                day.resent += 1
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline and _undelivered(day):
+        time.sleep(0.3)
+
+
+def _undelivered(day: GatewayDay) -> int:
+    return sum(
+        1
+        for client in day.clients.values()
+        for event in client.list_events(limit=100)["data"]
+        if event["delivery"]["status"] != "delivered"
+    )
