@@ -82,7 +82,7 @@ JOBS: tuple[Job, ...] = (
     Job("payments.poll_refunds", 5.0, _poll_refunds),
     Job("ledger.expire_pending_transfers", 5.0, _expire_holds),
     Job("idempotency.purge_expired_keys", 3600.0, _purge_keys),
-    Job("auth.purge_expired_nonces", 600.0, _purge_nonces),
+    Job("auth.purge_expired_nonces", 60.0, _purge_nonces),
 )
 
 
