@@ -5,12 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Engine
 
-import cloudpay.db.idempotency
-import cloudpay.db.outbox
-import cloudpay.ledger.tables
-import cloudpay.merchants.tables
-import cloudpay.payments.tables
-import cloudpay.web.nonces  # noqa: F401 — registers the tables on the shared metadata
+import cloudpay.migrations.env_tables  # noqa: F401 — registers every table on the metadata
 from cloudpay.db.metadata import metadata
 
 
