@@ -1,11 +1,15 @@
 """The payment gateway on loopback, for end-to-end journeys over real HTTP.
 
-`open_gateway` starts a WeChat Pay sandbox (fast retries), our app served by uvicorn with a
-`WeChatPayChannel` pointed at the sandbox (notifications come back to the server's own
-URL), a merchant onboarded and approved through the operator API, an app whose webhooks go
-to a loopback receiver, and the app's generated key in a `CloudPayClient`. Every part reads
-one `ShiftedClock`: real time, so the sandbox's refunds settle and its signatures are fresh,
-plus an offset a test advances to make polls, retries and expiry due.
+`open_sandbox` starts the WeChat Pay sandbox (fast notification retries) once a session.
+`open_gateway` serves our app with uvicorn, its `WeChatPayChannel` pointed at the sandbox
+and channel notifications coming back to the server's own URL; onboards and approves a
+merchant through the operator API; creates an app whose webhooks go to a loopback receiver;
+and hands the app's generated key to a `CloudPayClient`. `Gateway.run_worker` is one pass of
+the real worker jobs with the same channels and the platform's webhook signer.
+
+Every part reads one `ShiftedClock`: real time, so the sandbox's refunds settle and both
+sides' signatures are fresh, plus an offset a test advances to make polls, webhook retries
+and expiry due.
 """
 
 from __future__ import annotations
@@ -16,19 +20,23 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import Engine, func, select, table
+from stdnum.cn import uscc
 
 from cloudpay.channels.registry import ChannelRegistry
 from cloudpay.channels.wechat import WeChatPayChannel
 from cloudpay.channels.wechat.sandbox import WeChatSandbox, start_wechat_sandbox
+from cloudpay.channels.wechat.sandbox.state import Order
 from cloudpay.config import Settings
+from cloudpay.db.unit_of_work import run_in_transaction
 from cloudpay.kernel.clock import SystemClock, datetime_from_ns
 from cloudpay.main import create_app
 from cloudpay.payments.flows import ChannelContext
+from cloudpay.payments.service import order_history
 from cloudpay.sdk import CloudPayClient, verify_webhook
 from cloudpay.worker.jobs import WorkerContext, run_due_jobs
 from tests.conftest import OPERATOR_HEADERS, serving
@@ -59,7 +67,7 @@ class ShiftedClock:
         with self._lock:
             return self._system.now_ns() + self._offset_ns
 
-    def now(self) -> Any:
+    def now(self) -> datetime:
         return datetime_from_ns(self.now_ns())
 
     def timestamp(self) -> float:
@@ -123,27 +131,9 @@ class Gateway:
 
     # ------------------------------------------------------------ merchants and clients
 
-    def operator(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self.http.post(path, json=body, headers=OPERATOR_HEADERS)
-        assert response.status_code in (200, 201), response.text
-        return response.json()
-
     def onboard(self, *, methods: tuple[str, ...] = METHODS) -> MerchantApp:
-        """A merchant created, submitted, approved; an app with a platform-generated key."""
-        merchant = self.operator("/v1/merchants", {
-            "legal_name": "潍坊市白浪河面馆", "unified_social_credit_code": _uscc(),
-            "legal_person_name": "张三", "legal_person_id_number": "11010519491231002X",
-            "contact_phone": "13800138000", "mcc": "5812",
-        })  # fmt: skip
-        self.operator(f"/v1/merchants/{merchant['id']}/submit")
-        approved = self.operator(f"/v1/merchants/{merchant['id']}/approve")
-        assert approved["status"] == "approved"
-        app = self.operator(f"/v1/merchants/{merchant['id']}/apps", {
-            "name": "收银台", "notify_url": self.webhooks.url + WEBHOOK_PATH,
-            "payment_methods": list(methods), "key": {"algorithm": "RSA"},
-        })  # fmt: skip
-        [key] = app["keys"]
-        return MerchantApp(merchant["id"], app["id"], key["serial_no"], app["private_key"])
+        """Another approved merchant with an app (webhooks to the same receiver)."""
+        return onboard(self.http, notify_url=self.webhooks.url + WEBHOOK_PATH, methods=methods)
 
     def sdk(
         self, merchant: MerchantApp | None = None, transport: httpx.BaseTransport | None = None
@@ -182,6 +172,18 @@ class Gateway:
 
         return eventually(read, timeout_s, f"refund {refund_id} to settle")
 
+    def order_history(self, order_id: str) -> list[tuple[str | None, str, str]]:
+        """(from, to, source) of each status change of an order, oldest first."""
+        rows = run_in_transaction(
+            self.engine, lambda uow: order_history(uow, order_id=order_id), read_only=True
+        )
+        return [(row["from_status"], row["to_status"], row["source"]) for row in rows]
+
+    def wechat_order(self, order_id: str) -> Order:
+        """The order as WeChat (the sandbox) holds it: the channel's side of the truth."""
+        [order] = self.sandbox._core.state.orders_snapshot(order_id)  # no public reader
+        return order
+
     # ------------------------------------------------------------ what was written
 
     def webhooks_received(self, count: int, timeout_s: float = 5.0) -> list[Captured]:
@@ -189,7 +191,10 @@ class Gateway:
 
     def verified(self, captured: Captured) -> dict[str, Any]:
         """The event of a webhook, verified against `GET /v1/platform/keys` as published."""
-        keys = {k["serial_no"]: k["public_key"] for k in self.http.get("/v1/platform/keys").json()["data"]}
+        keys = {
+            k["serial_no"]: k["public_key"]
+            for k in self.http.get("/v1/platform/keys").json()["data"]
+        }
         return verify_webhook(captured.headers, captured.body, keys, now=self.clock.timestamp())
 
     def merchant_pending(self, merchant: MerchantApp | None = None) -> int:
@@ -208,17 +213,42 @@ class Gateway:
         check = response.json()
         assert check["ok"], check["problems"]
 
-    def row_counts(self) -> dict[str, int]:
+    def row_counts(self, tables: tuple[str, ...] = PAYMENT_TABLES) -> dict[str, int]:
         with self.engine.connect() as connection:
             return {
                 name: connection.execute(select(func.count()).select_from(table(name))).scalar_one()
-                for name in PAYMENT_TABLES
+                for name in tables
             }
 
 
-def _uscc() -> str:
-    from stdnum.cn import uscc
+def operator_post(http: httpx.Client, path: str, body: dict[str, Any] | None = None) -> Any:
+    response = http.post(path, json=body, headers=OPERATOR_HEADERS)
+    assert response.status_code in (200, 201), response.text
+    return response.json()
 
+
+def onboard(
+    http: httpx.Client, *, notify_url: str, methods: tuple[str, ...] = METHODS
+) -> MerchantApp:
+    """A merchant created, submitted and approved by the operator; an app with a key the
+    platform generated (its private key is shown this once)."""
+    merchant = operator_post(http, "/v1/merchants", {
+        "legal_name": "潍坊市白浪河面馆", "unified_social_credit_code": _uscc(),
+        "legal_person_name": "张三", "legal_person_id_number": "11010519491231002X",
+        "contact_phone": "13800138000", "mcc": "5812",
+    })  # fmt: skip
+    operator_post(http, f"/v1/merchants/{merchant['id']}/submit")
+    approved = operator_post(http, f"/v1/merchants/{merchant['id']}/approve")
+    assert approved["status"] == "approved"
+    app = operator_post(http, f"/v1/merchants/{merchant['id']}/apps", {
+        "name": "收银台", "notify_url": notify_url, "payment_methods": list(methods),
+        "key": {"algorithm": "RSA"},
+    })  # fmt: skip
+    [key] = app["keys"]
+    return MerchantApp(merchant["id"], app["id"], key["serial_no"], app["private_key"])
+
+
+def _uscc() -> str:
     body = f"91370786{next(_numbers):09d}"
     return body + uscc.calc_check_digit(body)
 
@@ -252,13 +282,17 @@ def open_gateway(
                 engine=engine, clock=clock, channel_context=context,
                 sign_webhook=lambda body: keyring.sign_now(body, clock),
             )  # fmt: skip
+            merchant = onboard(http, notify_url=webhooks.url + WEBHOOK_PATH)
+            transport = RecordingTransport()
+            client = CloudPayClient(
+                str(http.base_url), merchant.app_id, merchant.private_key, merchant.serial_no,
+                clock=clock.timestamp, transport=transport,
+            )  # fmt: skip
             gateway = Gateway(
                 http=http, sandbox=sandbox, webhooks=webhooks, engine=engine, settings=settings,
-                clock=clock, channel_context=context, worker=worker,
-                merchant=None, client=None, transport=RecordingTransport(),  # type: ignore[arg-type]
+                clock=clock, channel_context=context, worker=worker, merchant=merchant,
+                client=client, transport=transport,
             )  # fmt: skip
-            gateway.merchant = gateway.onboard()
-            gateway.client = gateway.sdk(transport=gateway.transport)
             try:
                 yield gateway
             finally:

@@ -7,7 +7,7 @@ merchant's retry) finds the order in its last committed state and carries on fro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -29,7 +29,7 @@ from cloudpay.channels.protocol import (
 from cloudpay.channels.registry import ChannelRegistry
 from cloudpay.db.unit_of_work import Transact, UnitOfWork
 from cloudpay.kernel.clock import Clock
-from cloudpay.kernel.errors import ChannelFailed, Conflict
+from cloudpay.kernel.errors import ChannelFailed, CloudPayError, Conflict
 from cloudpay.payments import service
 from cloudpay.payments.model import OPEN_STATUSES, OrderStatus
 from cloudpay.payments.repository import OrderRow, RefundRow
@@ -57,9 +57,22 @@ def place_order(
     request: service.OrderRequest,
     enabled_methods: frozenset[str],
 ) -> OrderRow:
-    order = transact(
-        lambda uow: service.open_order(uow, request=request, enabled_methods=enabled_methods)
-    )
+    return place_prepared_order(transact, ctx, prepare=lambda _uow: (request, enabled_methods))
+
+
+# Reads what completes the request (the app's default notify_url, its enabled methods) in the
+# transaction that opens the order: one transaction fewer than reading it beforehand.
+PrepareOrder = Callable[[UnitOfWork], tuple[service.OrderRequest, frozenset[str]]]
+
+
+def place_prepared_order(
+    transact: Transact, ctx: ChannelContext, *, prepare: PrepareOrder
+) -> OrderRow:
+    def open_order(uow: UnitOfWork) -> OrderRow:
+        request, enabled_methods = prepare(uow)
+        return service.open_order(uow, request=request, enabled_methods=enabled_methods)
+
+    order = transact(open_order)
     if order.status is not OrderStatus.CREATED:
         return order  # the same request again: answer what it already became
     return _create_at_channel(transact, ctx, order)
@@ -179,27 +192,22 @@ def handle_notification(
         return channel.acknowledge(accepted=False, message="verification failed")
     try:
         transact(lambda uow: _apply_notification(uow, channel.code, notice))
-    except Conflict as conflict:
-        # Business fields disagree with our order (amount): keep the channel retrying and let
-        # reconciliation raise it; never book it.
-        log.error("notification.conflict", channel=channel.code, code=conflict.code)
-        return channel.acknowledge(accepted=False, message=conflict.code)
+    except CloudPayError as refused:
+        # An order we do not know, or business fields that disagree with ours (amount): never
+        # book it; answer in the channel's format so it keeps retrying, and let
+        # reconciliation raise it as a break.
+        log.error("notification.refused", channel=channel.code, code=refused.code)
+        return channel.acknowledge(accepted=False, message=refused.code)
     return channel.acknowledge(accepted=True)
 
 
-def _apply_notification(uow: object, channel_code: str, notice: ChannelNotification) -> None:
-
-    assert isinstance(uow, UnitOfWork)
-    subject = (
-        notice.payment.order_id
-        if notice.payment
-        else notice.refund.refund_id
-        if notice.refund
-        else None
-    )
-    outcome = (
-        notice.payment.status if notice.payment else notice.refund.status if notice.refund else "?"
-    )
+def _apply_notification(uow: UnitOfWork, channel_code: str, notice: ChannelNotification) -> None:
+    if notice.payment is not None:
+        subject, outcome = notice.payment.order_id, notice.payment.status.value
+    elif notice.refund is not None:
+        subject, outcome = notice.refund.refund_id, notice.refund.status.value
+    else:
+        return
     first = service.remember_notification(
         uow, channel=channel_code, notification_id=notice.notification_id,
         kind=notice.kind.value, subject_id=subject, outcome=outcome,
