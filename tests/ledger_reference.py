@@ -434,10 +434,14 @@ class Pool:
     submitted: list[Transfer] = field(default_factory=list)
     pending_ids: list[str] = field(default_factory=list)
     recorded: list[Transfer] = field(default_factory=list)  # sent and answered `ok`
+    amount_of: dict[str, int] = field(default_factory=dict)  # what those really moved
     counter: int = 0
 
-    def note(self, batch: Sequence[Transfer], codes: Sequence[str]) -> None:
-        self.recorded.extend(t for t, code in zip(batch, codes, strict=True) if code == OK)
+    def note(self, batch: Sequence[Transfer], results: Sequence[tuple[str, int | None]]) -> None:
+        for t, (code, amount) in zip(batch, results, strict=True):
+            if code == OK and amount is not None:
+                self.recorded.append(t)
+                self.amount_of[t.id] = amount
 
     def recorded_ids(self, *, pending: bool) -> list[str]:
         plain = PENDING | POST_PENDING | VOID_PENDING
@@ -445,9 +449,12 @@ class Pool:
                 == pending]  # fmt: skip
 
     def earlier(self, draw: Draw, batch: list[Transfer]) -> list[Transfer]:
-        """Mostly transfers that were recorded (so replays meet them), else anything sent."""
-        if self.recorded and draw(st.integers(0, 2)) > 0:
+        """Transfers recorded (so replays meet them), sent in this batch, or sent at all."""
+        source = draw(st.sampled_from(["recorded", "recorded", "this batch", "any"]))
+        if source == "recorded" and self.recorded:
             return self.recorded
+        if source == "this batch" and batch:
+            return batch
         return self.submitted + batch
 
     def new_id(self, kind: str = "t") -> str:
@@ -509,8 +516,10 @@ def _resolving(draw: Draw, pool: Pool, flags: int) -> Transfer:
     recorded = pool.recorded_ids(pending=True)
     candidates = recorded if recorded and draw(st.integers(0, 2)) > 0 else pool.pending_ids
     pending_id = draw(st.sampled_from(candidates)) if candidates else "none"
-    amounts = st.none() if flags & VOID_PENDING else st.integers(1, 400)
-    amount = draw(st.one_of(st.none(), st.none(), amounts))
+    amount = draw(st.sampled_from(["full", "full", "random", "exact", "under", "over"]))
+    held = pool.amount_of.get(pending_id, 1)
+    amount = {"full": None, "random": draw(st.integers(1, 400)), "exact": held,
+              "under": max(1, held - 1), "over": held + 1}[amount]  # fmt: skip
     return Transfer(pool.new_id(), amount=amount, flags=flags, pending_id=pending_id)
 
 
@@ -630,11 +639,15 @@ _RESOLVING_FAULTS = {
 
 
 def _chain(draw: Draw, pool: Pool, batch: list[Transfer]) -> list[Transfer]:
+    """2–4 linked transfers, maybe one faulty; maybe one member resent alone right after."""
     members = [_valid(draw, pool) for _ in range(draw(st.integers(2, 4)))]
     if draw(st.booleans()):
         members[draw(st.integers(0, len(members) - 1))] = _invalid(draw, pool)
     for member in members[:-1]:
         member.flags |= LINKED
+    if draw(st.booleans()):
+        resent = draw(st.sampled_from(members))
+        return [*members, copy_transfer(resent, flags=resent.flags & ~LINKED)]
     return members
 
 

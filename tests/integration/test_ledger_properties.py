@@ -49,7 +49,7 @@ Snapshot = tuple[
     CheckReport, list[AccountWithBalance], list[TransferRecord], dict[str, PendingState | None]
 ]
 DATABASE_EXAMPLES = settings(
-    max_examples=30,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -95,9 +95,8 @@ class World:
         expected = self.reference.submit(batch, self.clock.now_ns())
         results = self.run(lambda uow: create_transfers(uow, batch))
         assert [(r.result, r.amount, r.timestamp_ns) for r in results] == expected, batch
-        codes = [r.result for r in results]
-        self.pool.note(batch, codes)
-        return codes
+        self.pool.note(batch, [(r.result, r.amount) for r in results])
+        return [r.result for r in results]
 
     def expire(self) -> None:
         expired = self.run(expire_pending_transfers)

@@ -24,6 +24,7 @@ from hypothesis.stateful import (
 from cloudpay.ledger.batch import BatchOutcome, BatchState, apply_batch
 from cloudpay.ledger.model import (
     _RESOLVING,
+    ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS,
     ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS,
     EXISTS,
     LINKED,
@@ -40,8 +41,6 @@ from cloudpay.ledger.model import (
     PendingState,
     Transfer,
     TransferRecord,
-    credit_limit_breached,
-    debit_limit_breached,
 )
 from tests.ledger_reference import (
     NS_PER_S,
@@ -198,7 +197,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert got == expected, f"batch {batch}"
         check_outcome(batch, state, before, outcome)
         self.store.persist(outcome)
-        self.pool.note(batch, [r.result for r in outcome.results])
+        self.pool.note(batch, [(r.result, r.amount) for r in outcome.results])
         return outcome
 
     @initialize(data=st.data(), count=st.integers(0, 3))
@@ -264,16 +263,22 @@ class LedgerMachine(RuleBasedStateMachine):
     def advance_time(self, seconds: int, nanoseconds: int) -> None:
         self.now_ns += seconds * NS_PER_S + nanoseconds
 
-    def _deadlines_ahead(self, offset_ns: int) -> list[int]:
-        deadlines = (self.reference.expires_at_ns(i) for i, s in self.reference.status.items()
-                     if s == "pending")  # fmt: skip
-        return sorted(d + offset_ns for d in deadlines if d and d + offset_ns > self.now_ns)
+    def _holds_with_deadline_ahead(self) -> list[str]:
+        return sorted(
+            i
+            for i, status in self.reference.status.items()
+            if status == "pending" and (self.reference.expires_at_ns(i) or 0) > self.now_ns + 1
+        )
 
-    @precondition(lambda self: self._deadlines_ahead(-1))
-    @rule(data=st.data(), offset_ns=st.sampled_from([-1, 0]))
-    def advance_to_a_deadline(self, data: st.DataObject, offset_ns: int) -> None:
-        """Time lands exactly on (or just before) a hold's deadline: the boundary matters."""
-        self.now_ns = data.draw(st.sampled_from(self._deadlines_ahead(-1))) + 1 + offset_ns
+    @precondition(lambda self: self._holds_with_deadline_ahead())
+    @rule(data=st.data(), offset_ns=st.sampled_from([-1, 0]), flags=st.sampled_from(
+        [POST_PENDING, VOID_PENDING]))  # fmt: skip
+    def resolve_a_hold_at_its_deadline(self, data: st.DataObject, offset_ns: int,
+                                       flags: int) -> None:  # fmt: skip
+        """A hold can be resolved up to, but not at, its deadline: the boundary matters."""
+        pending_id = data.draw(st.sampled_from(self._holds_with_deadline_ahead()))
+        self.now_ns = (self.reference.expires_at_ns(pending_id) or 0) + offset_ns
+        self._submit([Transfer(self.pool.new_id(), pending_id=pending_id, flags=flags)])
 
     @rule()
     def expire_due_holds(self) -> None:
@@ -291,10 +296,12 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def no_limit_is_broken(self) -> None:
         for account in self.store.accounts.values():
-            balance = Balance(*self.store.balances[account.id])
-            assert not debit_limit_breached(account.flags, balance), (account, balance)
-            assert not credit_limit_breached(account.flags, balance), (account, balance)
-            assert all(0 <= column <= MAX_BALANCE for column in balance.as_tuple()), balance
+            dp, dpo, cp, cpo = row = self.store.balances[account.id]
+            if account.flags & ACCOUNT_DEBITS_MUST_NOT_EXCEED_CREDITS:
+                assert dp + dpo <= cpo, (account, row)
+            if account.flags & ACCOUNT_CREDITS_MUST_NOT_EXCEED_DEBITS:
+                assert cp + cpo <= dpo, (account, row)
+            assert all(0 <= column <= MAX_BALANCE for column in row), (account, row)
 
     @invariant()
     def store_matches_reference(self) -> None:
@@ -424,3 +431,34 @@ def test_the_reference_check_tables_follow_the_documented_precedence() -> None:
     for table in tables:
         positions = [TRANSFER_RESULT_CODES.index(code) for code, _ in table]
         assert positions == sorted(positions), [code for code, _ in table]
+
+
+def test_a_hold_can_be_resolved_until_but_not_at_its_deadline() -> None:
+    """A hold with a timeout is live one nanosecond before its deadline and expired at it."""
+    state = _state(PLAIN, LIMITED)
+    holds = [Transfer(f"h{i}", "plain", "limited", 5, "CNY", "hold", flags=PENDING, timeout_s=1)
+             for i in range(2)]  # fmt: skip
+    apply_batch(holds, state, START_NS)
+    deadline_ns = START_NS + NS_PER_S  # h0 is due then; h1 (stamped 1 ns later) at + 1
+    early = apply_batch(
+        [Transfer("p0", pending_id="h0", flags=POST_PENDING)], state, deadline_ns - 1
+    )
+    late = apply_batch(
+        [Transfer("p1", pending_id="h1", flags=POST_PENDING)], state, deadline_ns + 1
+    )
+    assert early.results[0].result == "ok"
+    assert late.results[0].result == "pending_transfer_expired"
+
+
+def test_a_member_of_a_refused_chain_can_be_sent_again_in_the_same_batch() -> None:
+    """A chain's rollback forgets its transfers, so resending one alone is new, not `exists`."""
+    state = _state(PLAIN, LIMITED)
+    batch = [
+        Transfer("t1", "plain", "limited", 5, "CNY", "x", flags=LINKED),
+        Transfer("t2", "limited", "plain", 50, "CNY", "x"),  # exceeds_credits: fails the chain
+        Transfer("t1", "plain", "limited", 5, "CNY", "x"),
+    ]
+    outcome = apply_batch(batch, state, START_NS)
+    assert [r.result for r in outcome.results] == ["linked_event_failed", "exceeds_credits", "ok"]
+    assert [r.id for r in outcome.records] == ["t1"]
+    assert outcome.deltas == {"plain": (0, 5, 0, 0), "limited": (0, 0, 0, 5)}

@@ -87,7 +87,7 @@ def new_ids(prefix: str, count: int) -> list[str]:
 
 
 def is_valid_id(value: str, prefix: str | None = None) -> bool:
-    if not _ID_PATTERN.match(value):
+    if not _ID_PATTERN.fullmatch(value):
         return False
     return prefix is None or value.startswith(prefix + "_")
 
