@@ -202,6 +202,31 @@ def bench_ledger(
         json_out.write_text(text + "\n")
 
 
+@bench_app.command("payments")
+def bench_payments(
+    clients: Annotated[int, typer.Option(min=1, max=256, help="concurrent clients")] = 8,
+    seconds: Annotated[float, typer.Option(min=1, help="measured seconds per run")] = 10.0,
+    orders: Annotated[
+        int | None, typer.Option(min=1, help="measure this many requests instead of --seconds")
+    ] = None,
+    warmup_seconds: Annotated[float, typer.Option(min=0)] = 3.0,
+    postgres: Annotated[str, typer.Option(help="auto | off | a PostgreSQL URL")] = "auto",
+    json_out: Annotated[Path | None, typer.Option(help="also write the JSON here")] = None,
+) -> None:
+    """Signed POST /v1/orders over HTTP (WeChat sandbox as channel) against bare FastAPI."""
+    from cloudpay.bench.payments import run_payments_bench
+
+    configure_logging("WARNING")
+    result = run_payments_bench(
+        clients=clients, seconds=seconds, orders=orders, warmup_seconds=warmup_seconds,
+        postgres=postgres,
+    )  # fmt: skip
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    typer.echo(text)
+    if json_out:
+        json_out.write_text(text + "\n")
+
+
 # --- merchants and apps -----------------------------------------------------------------
 T = TypeVar("T")
 Database = Annotated[str | None, typer.Option(help="database URL (default: settings)")]

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Column, Engine, Integer, String, Table, Text, delete, insert, select, update
+from sqlalchemy import bindparam as bound
 from sqlalchemy.exc import IntegrityError
 
 from cloudpay.db.metadata import metadata
@@ -47,6 +48,17 @@ idempotency_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
 )
+
+
+# Every request with an Idempotency-Key runs these: built once, values bound per execution
+# (building a statement costs more than running it on SQLite).
+_KEY_MATCHES = (
+    idempotency_keys.c.scope == bound("b_scope"),
+    idempotency_keys.c.key == bound("b_key"),
+)
+_FIND = select(idempotency_keys).where(*_KEY_MATCHES)
+_INSERT = insert(idempotency_keys)
+_UPDATE = update(idempotency_keys).where(*_KEY_MATCHES)
 
 
 @dataclass(frozen=True)
@@ -132,14 +144,15 @@ def complete(
     uow: UnitOfWork, *, scope: str, key: str, status_code: int, body: dict[str, Any]
 ) -> None:
     uow.connection.execute(
-        update(idempotency_keys)
-        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-        .values(
-            state=COMPLETED,
-            status_code=status_code,
-            response_body=json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-            locked_at=None,
-        )
+        _UPDATE,
+        {
+            "b_scope": scope,
+            "b_key": key,
+            "state": COMPLETED,
+            "status_code": status_code,
+            "response_body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+            "locked_at": None,
+        },
     )
 
 
@@ -155,10 +168,7 @@ def release(uow: UnitOfWork, *, scope: str, key: str) -> None:
 
 
 def _find(uow: UnitOfWork, scope: str, key: str) -> Any:
-    query = select(idempotency_keys).where(
-        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-    )
-    return uow.connection.execute(query).first()
+    return uow.connection.execute(_FIND, {"b_scope": scope, "b_key": key}).first()
 
 
 def _delete(uow: UnitOfWork, scope: str, key: str) -> None:
@@ -174,10 +184,11 @@ def _insert_claim(
 ) -> None:
     try:
         uow.connection.execute(
-            insert(idempotency_keys).values(
-                scope=scope, key=key, request_hash=request_hash, state=IN_PROGRESS,
-                locked_at=now, created_at=now, expires_at=now + timedelta(hours=ttl_hours),
-            )
+            _INSERT,
+            {
+                "scope": scope, "key": key, "request_hash": request_hash, "state": IN_PROGRESS,
+                "locked_at": now, "created_at": now, "expires_at": now + timedelta(hours=ttl_hours),
+            },
         )  # fmt: skip
     except IntegrityError as error:
         raise KeyTaken from error

@@ -63,32 +63,51 @@ def _is_sqlite(connection: Connection) -> bool:
     return connection.dialect.name == "sqlite"
 
 
-# Up to this many ids, SQLite gets one `?` each: parsing a JSON text costs more for a few.
+# Up to this many ids, one placeholder each: a JSON text costs SQLite more to parse for a
+# few, and PostgreSQL can keep the statement prepared (see `_execute`).
 _FEW_IDS = 16
 
 
 def _id_in(
     connection: Connection, column: str, ids: Collection[str]
-) -> tuple[str, tuple[Any, ...]]:
-    """The condition `column` is one of `ids`, and its parameters: the ids travel as one
-    parameter however many they are, a JSON text on SQLite and an array on PostgreSQL."""
-    if not _is_sqlite(connection):
-        return f"{column} = ANY(%b)", (list(ids),)
+) -> tuple[str, tuple[Any, ...], bool]:
+    """The condition `column` is one of `ids`, its parameters, and whether the statement may
+    be prepared. Many ids travel as one parameter: a JSON text on SQLite, an array on
+    PostgreSQL."""
     if len(ids) <= _FEW_IDS:
-        return f"{column} IN ({_placeholders(len(ids))})", tuple(ids)
-    return f"{column} IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),)
+        marks = _driver_sql(connection, _placeholders(len(ids)))
+        return f"{column} IN ({marks})", tuple(ids), True
+    if _is_sqlite(connection):
+        return f"{column} IN (SELECT value FROM json_each(?))", (json.dumps(list(ids)),), True
+    return f"{column} = ANY(%b)", (list(ids),), False
 
 
-def _driver_fetch(connection: Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+def _driver_fetch(
+    connection: Connection, sql: str, params: Sequence[Any], *, prepare: bool = True
+) -> list[Any]:
     """Rows of one statement run by the driver; errors wrapped as SQLAlchemy wraps them."""
     with _driver_cursor(connection, sql, params) as cursor:
-        cursor.execute(sql, params)
+        _execute(connection, cursor, sql, params, prepare)
         return list(cursor.fetchall())
 
 
-def _driver_execute(connection: Connection, sql: str, params: Sequence[Any]) -> None:
+def _driver_execute(
+    connection: Connection, sql: str, params: Sequence[Any], *, prepare: bool = True
+) -> None:
     with _driver_cursor(connection, sql, params) as cursor:
+        _execute(connection, cursor, sql, params, prepare)
+
+
+def _execute(
+    connection: Connection, cursor: Any, sql: str, params: Sequence[Any], prepare: bool
+) -> None:
+    if _is_sqlite(connection):
         cursor.execute(sql, params)
+    else:
+        # `prepare=False` for a statement over an array of ids: psycopg prepares after five
+        # runs, and PostgreSQL's generic plan for `= ANY($1)` cannot know whether the array
+        # holds 2 ids or 8,000, so it may scan whole tables (11 ms instead of 0.1 ms).
+        cursor.execute(sql, params, prepare=None if prepare else False)
 
 
 def _driver_executemany(connection: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -271,24 +290,27 @@ def load_batch_accounts(
     balances: dict[str, Balance] = {}
     if not account_ids:
         return accounts, balances, set()
+    condition, params, prepare = _id_in(connection, "b.account_id", account_ids)
     if _is_sqlite(connection):
-        condition, params = _id_in(connection, "b.account_id", account_ids)
         rows = _driver_fetch(connection, _ACCOUNT_AND_BALANCE + "WHERE " + condition, params)
         _add_account_rows(rows, accounts, balances)
         return accounts, balances, set()
-    ids, lock_ids = list(account_ids), list(also_lock)
     locking = (
-        f"{_ACCOUNT_AND_BALANCE} WHERE b.account_id = ANY(%b) AND {_CHECKED} "
+        f"{_ACCOUNT_AND_BALANCE} WHERE {condition} AND {_CHECKED} "
         "ORDER BY b.account_id, b.shard FOR UPDATE OF b"
     )
-    _add_account_rows(_driver_fetch(connection, locking, (ids, lock_ids)), accounts, balances)
+    also = (list(also_lock),)
+    rows = _driver_fetch(connection, locking, params + also, prepare=prepare)
+    _add_account_rows(rows, accounts, balances)
     locked = set(accounts)
-    rest = [i for i in ids if i not in accounts]
+    rest = [i for i in account_ids if i not in accounts]
     if rest:
         # NOT checked: an account with a limit opened since the lock is left out (not found),
         # never read unlocked.
-        plain = f"{_ACCOUNT_AND_BALANCE} WHERE b.account_id = ANY(%b) AND NOT {_CHECKED}"
-        _add_account_rows(_driver_fetch(connection, plain, (rest, lock_ids)), accounts, balances)
+        condition, params, prepare = _id_in(connection, "b.account_id", rest)
+        plain = f"{_ACCOUNT_AND_BALANCE} WHERE {condition} AND NOT {_CHECKED}"
+        rows = _driver_fetch(connection, plain, params + also, prepare=prepare)
+        _add_account_rows(rows, accounts, balances)
     return accounts, balances, locked
 
 
@@ -381,6 +403,7 @@ def _apply_deltas_unnest(
             "(SELECT * FROM unnest(%b::varchar[], %b::smallint[])) "
             "ORDER BY account_id, shard FOR UPDATE",
             (lock_ids, lock_shards),
+            prepare=False,
         )
     _driver_execute(
         connection,
@@ -391,6 +414,7 @@ def _apply_deltas_unnest(
         "%b::bigint[]) AS d(account_id, shard, dp, dpo, cp, cpo) "
         "WHERE b.account_id = d.account_id AND b.shard = d.shard",
         (account_ids, shards, dp, dpo, cp, cpo),
+        prepare=False,
     )
 
 
@@ -403,9 +427,9 @@ def load_transfers(connection: Connection, ids: Iterable[str]) -> dict[str, Tran
     unique = set(ids)
     if not unique:
         return {}
-    condition, params = _id_in(connection, "id", unique)
+    condition, params, prepare = _id_in(connection, "id", unique)
     sql = f"SELECT {_TRANSFER_COLUMNS} FROM ledger_transfers WHERE {condition}"
-    rows = _driver_fetch(connection, sql, params)
+    rows = _driver_fetch(connection, sql, params, prepare=prepare)
     return {row[0]: _record_from_row(row) for row in rows}
 
 
@@ -453,32 +477,24 @@ def load_pendings(
 def insert_pendings(connection: Connection, pendings: Sequence[PendingState]) -> None:
     if not pendings:
         return
-    connection.execute(
-        insert(ledger_pending),
-        [
-            {
-                "id": s.transfer.id,
-                "status": s.status,
-                "expires_at_ns": s.expires_at_ns,
-                "resolved_at_ns": s.resolved_at_ns,
-                "resolved_by": s.resolved_by,
-            }
-            for s in pendings
-        ],
+    sql = (
+        "INSERT INTO ledger_pending (id, status, expires_at_ns, resolved_at_ns, resolved_by) "
+        "VALUES (?, ?, ?, ?, ?)"
     )
+    rows = [
+        (s.transfer.id, s.status, s.expires_at_ns, s.resolved_at_ns, s.resolved_by)
+        for s in pendings
+    ]
+    _driver_executemany(connection, _driver_sql(connection, sql), rows)
 
 
 def update_pendings(connection: Connection, pendings: Sequence[PendingState]) -> None:
-    for state in pendings:
-        connection.execute(
-            update(ledger_pending)
-            .where(ledger_pending.c.id == state.transfer.id)
-            .values(
-                status=state.status,
-                resolved_at_ns=state.resolved_at_ns,
-                resolved_by=state.resolved_by,
-            )
-        )
+    """One `executemany`, in id order like the locks `load_pendings` took."""
+    if not pendings:
+        return
+    sql = "UPDATE ledger_pending SET status = ?, resolved_at_ns = ?, resolved_by = ? WHERE id = ?"
+    rows = [(s.status, s.resolved_at_ns, s.resolved_by, s.transfer.id) for s in pendings]
+    _driver_executemany(connection, _driver_sql(connection, sql), sorted(rows, key=itemgetter(3)))
 
 
 def due_pending_ids(connection: Connection, *, now_ns: int, limit: int) -> list[str]:

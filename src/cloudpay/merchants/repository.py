@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 
 from cloudpay.kernel.vault import SealedValue
 from cloudpay.merchants.model import (
@@ -438,13 +438,18 @@ def _key_info(row: Any, now: datetime) -> AppKeyInfo:
     )
 
 
+# Every signed merchant request looks its key up: built once, values bound per execution.
+_FIND_KEY = _keys_query().where(
+    merchant_app_keys.c.app_id == bindparam("b_app_id"),
+    merchant_app_keys.c.serial_no == bindparam("b_serial_no"),
+)
+
+
 def find_key(
     connection: Connection, *, app_id: str, serial_no: str, now: datetime
 ) -> AppKeyInfo | None:
-    k = merchant_app_keys.c
-    row = connection.execute(
-        _keys_query().where(k.app_id == app_id, k.serial_no == serial_no)
-    ).first()
+    parameters = {"b_app_id": app_id, "b_serial_no": serial_no}
+    row = connection.execute(_FIND_KEY, parameters).first()
     return None if row is None else _key_info(row, now)
 
 

@@ -51,18 +51,19 @@ async def create_order(
 ) -> Response:
     ctx = channel_context(request)
 
-    def flow() -> tuple[int, dict[str, Any]]:
-        app = runner.read(lambda uow: merchants.get_app(uow, caller.app_id))
+    def prepare(uow: UnitOfWork) -> tuple[service.OrderRequest, frozenset[str]]:
+        app = merchants.get_app(uow, caller.app_id)
         order_request = service.OrderRequest(
             app_id=caller.app_id, merchant_id=caller.merchant_id, out_trade_no=body.out_trade_no,
             amount=body.amount, currency=body.currency, subject=body.subject, method=body.method,
             expire_at=body.expire_at, notify_url=body.notify_url or app.notify_url,
             metadata=body.metadata, payer_id=body.payer_id,
         )  # fmt: skip
-        order = flows.place_order(
-            transactor(runner.engine, runner.clock), ctx, request=order_request,
-            enabled_methods=frozenset(app.payment_methods),
-        )  # fmt: skip
+        return order_request, frozenset(app.payment_methods)
+
+    def flow() -> tuple[int, dict[str, Any]]:
+        transact = transactor(runner.engine, runner.clock)
+        order = flows.place_prepared_order(transact, ctx, prepare=prepare)
         return 201, _view(order, request)
 
     return await runner.write_idempotent_flow(_scope(caller), flow)

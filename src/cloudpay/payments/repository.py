@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from cloudpay.db.retry import RetryableConflict
@@ -89,35 +89,51 @@ def _for_update(connection: Connection, query: Any) -> Any:
     return query if connection.dialect.name == "sqlite" else query.with_for_update()
 
 
+# The hot statements of an order are built once, with bound parameters: building a statement
+# (`.values(**row)`, `where(col == value)`) and its cache key costs 2-4x its execution on
+# SQLite. Values go in as execution parameters, typed by their columns as before.
+_INSERT_ORDER = insert(orders)
+_GET_ORDER = select(orders).where(orders.c.id == bindparam("b_order_id"))
+_GET_ORDER_LOCKED = _GET_ORDER.with_for_update()
+_FIND_ORDER = select(orders).where(
+    orders.c.app_id == bindparam("b_app_id"), orders.c.out_trade_no == bindparam("b_out_trade_no")
+)
+_UPDATE_ORDER = update(orders).where(orders.c.id == bindparam("b_order_id"))
+_INSERT_TRANSITION = insert(order_transitions)
+
+
 # --- orders -----------------------------------------------------------------------------
 def insert_order(connection: Connection, values: dict[str, Any]) -> None:
     row = dict(values)
     row["metadata"] = json.dumps(row.get("metadata") or {}, ensure_ascii=False, sort_keys=True)
     try:
-        connection.execute(insert(orders).values(**row))
+        connection.execute(_INSERT_ORDER, row)
     except IntegrityError as error:
         raise DuplicateKey from error
 
 
 def get_order(connection: Connection, order_id: str, *, lock: bool = False) -> OrderRow | None:
-    query = select(orders).where(orders.c.id == order_id)
-    row = connection.execute(_for_update(connection, query) if lock else query).first()
+    locked = lock and connection.dialect.name != "sqlite"
+    query = _GET_ORDER_LOCKED if locked else _GET_ORDER
+    row = connection.execute(query, {"b_order_id": order_id}).first()
     return None if row is None else _order(row)
 
 
 def find_order_by_out_trade_no(
     connection: Connection, app_id: str, out_trade_no: str
 ) -> OrderRow | None:
-    row = connection.execute(
-        select(orders).where(orders.c.app_id == app_id, orders.c.out_trade_no == out_trade_no)
-    ).first()
+    parameters = {"b_app_id": app_id, "b_out_trade_no": out_trade_no}
+    row = connection.execute(_FIND_ORDER, parameters).first()
     return None if row is None else _order(row)
 
 
 def update_order(connection: Connection, order_id: str, **values: Any) -> None:
     if "pay_params" in values and values["pay_params"] is not None:
         values["pay_params"] = json.dumps(values["pay_params"], sort_keys=True)
-    connection.execute(update(orders).where(orders.c.id == order_id).values(**values))
+    unknown = set(values) - set(orders.c.keys())
+    if unknown:  # as `.values()` would: a typo must not pass as an extra bound parameter
+        raise ValueError(f"orders has no column {sorted(unknown)}")
+    connection.execute(_UPDATE_ORDER, {**values, "b_order_id": order_id})
 
 
 def list_orders(
@@ -165,10 +181,12 @@ def record_transition(
     now: datetime,
 ) -> None:
     connection.execute(
-        insert(order_transitions).values(
-            id=new_id("otr"), order_id=order_id, from_status=from_status, to_status=to_status,
-            source=source, reason=(reason or None) and reason[:256], created_at=now,
-        )
+        _INSERT_TRANSITION,
+        {
+            "id": new_id("otr"), "order_id": order_id, "from_status": from_status,
+            "to_status": to_status, "source": source,
+            "reason": (reason or None) and reason[:256], "created_at": now,
+        },
     )  # fmt: skip
 
 

@@ -24,6 +24,16 @@ Method = Literal["wechat_native", "wechat_jsapi"]
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold NUL and SQLite (or a JSON column) would store it, and
+        # WeChat would get it: refuse it on both databases, in metadata keys and values too.
+        texts = [*value.keys(), *value.values()] if isinstance(value, dict) else [value]
+        if any(isinstance(text, str) and "\x00" in text for text in texts):
+            raise ValueError("must not contain NUL characters")
+        return value
+
 
 class OrderCreate(Strict):
     out_trade_no: str = Field(max_length=MAX_OUT_TRADE_NO_LENGTH, description="your order number")

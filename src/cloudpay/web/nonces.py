@@ -33,27 +33,24 @@ api_nonces = Table(
 )
 
 
+_KEYS = ["app_id", "nonce"]
+# RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT DO NOTHING.
+# Built once (every signed request runs one); the row goes in as execution parameters.
+_INSERT_SQLITE: ReturningInsert[tuple[str]] = (
+    sqlite.insert(api_nonces).on_conflict_do_nothing(_KEYS).returning(api_nonces.c.nonce)
+)
+_INSERT_POSTGRESQL: ReturningInsert[tuple[str]] = (
+    postgresql.insert(api_nonces)
+    .on_conflict_do_nothing(index_elements=_KEYS)
+    .returning(api_nonces.c.nonce)
+)
+
+
 def remember_nonce(uow: UnitOfWork, *, app_id: str, nonce: str, expires_at: datetime) -> bool:
     """True if this is the first time `app_id` used `nonce`; False (and nothing written) if not."""
     row = {"app_id": app_id, "nonce": nonce, "expires_at": expires_at}
-    keys = ["app_id", "nonce"]
-    statement: ReturningInsert[tuple[str]]
-    # RETURNING, not rowcount: psycopg reports -1 for an INSERT … ON CONFLICT DO NOTHING.
-    if uow.dialect == "sqlite":
-        statement = (
-            sqlite.insert(api_nonces)
-            .values(row)
-            .on_conflict_do_nothing(keys)
-            .returning(api_nonces.c.nonce)
-        )
-    else:
-        statement = (
-            postgresql.insert(api_nonces)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=keys)
-            .returning(api_nonces.c.nonce)
-        )
-    return uow.connection.execute(statement).first() is not None
+    statement = _INSERT_SQLITE if uow.dialect == "sqlite" else _INSERT_POSTGRESQL
+    return uow.connection.execute(statement, row).first() is not None
 
 
 def purge_expired_nonces(uow: UnitOfWork, *, now: datetime | None = None) -> int:

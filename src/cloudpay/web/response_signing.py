@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 SIGNED_PREFIX = "/v1/"
 
 
-def signed_response() -> None:
-    """Marks a route whose responses the platform signs (a dependency that does nothing)."""
+async def signed_response() -> None:
+    """Marks a route whose responses the platform signs (a dependency that does nothing;
+    `async`, so FastAPI does not hop to the thread pool to run it)."""
 
 
 SignedResponse = Depends(signed_response)
