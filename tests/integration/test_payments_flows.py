@@ -216,3 +216,16 @@ def test_concurrent_duplicate_notifications_capture_once(
         t.join()
     assert _merchant_pending(engine) == 2_500
     assert _books_ok(engine)
+
+
+def test_method_without_a_configured_channel_is_a_clear_424(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """A deployment without WeChat credentials refuses WeChat orders up front, writing nothing."""
+    bare = flows.ChannelContext(ChannelRegistry(), "http://127.0.0.1:9", clock)
+    with pytest.raises(CloudPayError) as refused:
+        _place(engine, clock, bare)
+    assert refused.value.code == "channel_not_configured"
+    assert refused.value.http_status == 424
+    listed = transactor(engine, clock)(lambda uow: service.list_orders(uow, app_id="app_1"))
+    assert listed == []

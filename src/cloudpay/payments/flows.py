@@ -70,12 +70,24 @@ def place_prepared_order(
 ) -> OrderRow:
     def open_order(uow: UnitOfWork) -> OrderRow:
         request, enabled_methods = prepare(uow)
+        _require_channel(ctx, request.method)
         return service.open_order(uow, request=request, enabled_methods=enabled_methods)
 
     order = transact(open_order)
     if order.status is not OrderStatus.CREATED:
         return order  # the same request again: answer what it already became
     return _create_at_channel(transact, ctx, order)
+
+
+def _require_channel(ctx: ChannelContext, method: str) -> None:
+    """A known method whose channel this deployment has no credentials for: say so (424)
+    before writing anything, rather than failing at the channel call."""
+    if method in service.CHANNEL_OF_METHOD and method not in ctx.channels.methods:
+        raise ChannelFailed(
+            f"no channel serves {method} on this deployment; configure its credentials",
+            code="channel_not_configured",
+            param="method",
+        )
 
 
 def _create_at_channel(transact: Transact, ctx: ChannelContext, order: OrderRow) -> OrderRow:
