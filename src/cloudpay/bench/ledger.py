@@ -274,8 +274,21 @@ def targets_report(databases: dict[str, Any]) -> list[dict[str, Any]]:
             pg["batched_uniform"]["transfers_per_s"], pg["batched_skewed"]["transfers_per_s"]
         )
         report.append(
-            _verdict("postgresql batched transfers/s", TARGET_POSTGRES_BATCHED_PER_S, measured)
+            _verdict(
+                "postgresql batched transfers/s, one writer",
+                TARGET_POSTGRES_BATCHED_PER_S,
+                measured,
+            )
         )
+        if "batched_skewed_concurrent" in pg:
+            concurrent = pg["batched_skewed_concurrent"]
+            report.append(
+                _verdict(
+                    f"postgresql batched transfers/s, {concurrent['writers']} writers",
+                    TARGET_POSTGRES_BATCHED_PER_S,
+                    concurrent["transfers_per_s"],
+                )
+            )
     else:
         skipped = _verdict("postgresql batched transfers/s", TARGET_POSTGRES_BATCHED_PER_S, 0)
         skipped.update(measured=None, skipped=postgres.get("skipped"))

@@ -8,6 +8,7 @@ else is not a transient conflict and propagates at once.
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 
 from sqlalchemy.exc import DBAPIError
@@ -26,9 +27,12 @@ class RetryableConflict(Exception):
 def is_retryable(error: BaseException) -> bool:
     if isinstance(error, RetryableConflict):
         return True
-    if not isinstance(error, DBAPIError):
+    if isinstance(error, DBAPIError):
+        original: BaseException | None = error.orig
+    elif isinstance(error, sqlite3.OperationalError):
+        original = error  # BEGIN IMMEDIATE goes to the driver directly (db/engine.py)
+    else:
         return False
-    original = error.orig
     sqlstate = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
     if sqlstate in RETRYABLE_SQLSTATES:
         return True
