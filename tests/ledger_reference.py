@@ -295,6 +295,14 @@ class ReferenceLedger:
             ("pending_transfer_already_voided", lambda: self.status[_record(p).id] == "voided"),
             ("pending_transfer_expired", expired),
             (
+                "debit_account_closed",
+                lambda: post and _closed(self.accounts.get(_record(p).debit_account_id)),
+            ),
+            (
+                "credit_account_closed",
+                lambda: post and _closed(self.accounts.get(_record(p).credit_account_id)),
+            ),
+            (
                 "overflows_debits_posted",
                 lambda: post and posted("debit_account_id", DPO) + amount() > MAX_BALANCE,
             ),

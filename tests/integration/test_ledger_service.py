@@ -152,3 +152,21 @@ def test_statement_pages_and_balance_as_of(engine: Engine, clock: FixedClock) ->
 
     past = run_in_transaction(engine, lambda uow: balance_as_of(uow, a, ns_from_datetime(as_of)))
     assert past.as_tuple() == (0, 0, 0, 100 + 101 + 102)
+
+
+def test_closed_account_refuses_a_post_but_lets_a_hold_be_voided(
+    engine: Engine, clock: FixedClock
+) -> None:
+    """Closing stops money moving in or out; releasing a hold is still allowed."""
+    from cloudpay.ledger.service import set_account_closed
+
+    world, a, b = _world(engine, clock)
+    _transfer(engine, clock, Transfer("fund", world, a, 500, "CNY", "capture"))
+    _transfer(engine, clock, Transfer("h1", a, b, 100, "CNY", "hold", flags=PENDING))
+    _transfer(engine, clock, Transfer("h2", a, b, 100, "CNY", "hold", flags=PENDING))
+    run_in_transaction(engine, lambda uow: set_account_closed(uow, b, closed=True), clock=clock)
+    post = Transfer("p1", pending_id="h1", flags=POST_PENDING)
+    assert _transfer(engine, clock, post) == ["credit_account_closed"]
+    void = Transfer("v2", pending_id="h2", flags=VOID_PENDING)
+    assert _transfer(engine, clock, void) == ["ok"]
+    assert run_in_transaction(engine, check_books, read_only=True).ok

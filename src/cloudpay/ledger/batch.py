@@ -228,6 +228,8 @@ class _Batch:
         is_post = t.flags & POST_PENDING
         amount = _resolved_amount(t, p, bool(is_post))
         _check_pending_state(pending, self.now_ns)
+        if is_post:  # a void only releases a hold, so it stays possible on a closed account
+            _check_open(self.state.accounts, p.debit_account_id, p.credit_account_id)
         debit = self.state.balances[p.debit_account_id]
         credit = self.state.balances[p.credit_account_id]
         if is_post:
@@ -391,6 +393,14 @@ def _resolved_amount(t: Transfer, pending: TransferRecord, is_post: bool) -> int
     if t.amount != pending.amount:
         raise _Refused("pending_transfer_has_different_amount")
     return t.amount
+
+
+def _check_open(accounts: dict[str, Account], debit_id: str, credit_id: str) -> None:
+    """Posting moves money, which a closed account no longer takes (as in TigerBeetle)."""
+    if accounts[debit_id].closed:
+        raise _Refused("debit_account_closed")
+    if accounts[credit_id].closed:
+        raise _Refused("credit_account_closed")
 
 
 def _check_pending_state(pending: PendingState, now_ns: int) -> None:
