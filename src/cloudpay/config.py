@@ -70,10 +70,6 @@ class Settings(BaseSettings):
     def platform_private_key_paths(self) -> list[Path]:
         return [Path(p.strip()) for p in self.platform_private_key_path.split(",") if p.strip()]
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
-
     def check_safe_for_environment(self) -> None:
         if self.env in ("dev", "test"):
             return

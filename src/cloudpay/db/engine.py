@@ -65,7 +65,3 @@ def _sqlite_engine(url: str, busy_timeout_ms: int) -> Engine:
         connection.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
     return engine
-
-
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -80,7 +79,3 @@ class WebhookReceiver:
     def unique_events(self) -> int:
         with self._lock:
             return len({e.get("id") for e in self.received})
-
-    def dump(self) -> str:
-        with self._lock:
-            return json.dumps(self.received[-3:], ensure_ascii=False, indent=2)

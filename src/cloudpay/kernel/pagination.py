@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-
-T = TypeVar("T")
 
 
 def page_envelope(items: Sequence[dict[str, Any]], *, limit: int, url: str) -> dict[str, Any]:
