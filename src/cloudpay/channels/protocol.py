@@ -71,14 +71,8 @@ class CreatePayment:
     sub_merchant_id: str | None = None  # service-provider mode: the channel's sub-merchant id
     client_ip: str | None = None
     attach: str | None = None  # opaque data the channel echoes back
-
-
-@dataclass(frozen=True)
-class PaymentCreated:
-    channel_reference: str | None = None  # e.g. WeChat prepay_id
-    code_url: str | None = None  # native QR payload
-    pay_params: Mapping[str, str] | None = None  # JSAPI / app parameters for the payer's wallet
-    raw: Mapping[str, Any] = field(default_factory=dict)
+    auth_code: str | None = None  # micropay: the payment code the payer shows (付款码)
+    return_url: str | None = None  # wap: where the payer's browser returns after paying
 
 
 @dataclass(frozen=True)
@@ -91,6 +85,19 @@ class PaymentStatus:
     paid_at: datetime | None = None
     payer_id: str | None = None
     failure_reason: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PaymentCreated:
+    channel_reference: str | None = None  # e.g. WeChat prepay_id
+    code_url: str | None = None  # native QR payload
+    pay_params: Mapping[str, str] | None = None  # JSAPI / app parameters for the payer's wallet
+    # wap: send the payer's browser here; POST means an auto-submitted form of `pay_params`
+    redirect_url: str | None = None
+    redirect_method: str = "GET"
+    # micropay answers at once: paid, failed, or still `PAYING` while the payer confirms
+    status: PaymentStatus | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -154,6 +161,11 @@ class PaymentChannel(Protocol):
 
     def close_payment(self, order_id: str) -> None: ...
 
+    def cancel_payment(self, order_id: str) -> None:
+        """Revoke a payment whatever its state (WeChat reverse, Alipay trade.cancel, UnionPay
+        消费撤销): closes it if unpaid, returns the money if paid. For micropay timeouts."""
+        ...
+
     def refund(self, request: RefundRequest) -> RefundStatus: ...
 
     def query_refund(self, refund_id: str) -> RefundStatus: ...
@@ -166,4 +178,21 @@ class PaymentChannel(Protocol):
 
     def download_bill(self, bill_date: date) -> bytes:
         """The channel's daily trade bill in its own format (parsed by reconciliation)."""
+        ...
+
+
+@runtime_checkable
+class PayerIdentityProvider(Protocol):
+    """Wallets that identify the payer by OAuth before an in-wallet payment (WeChat JSAPI
+    openid, Alipay buyer/user id). The aggregated QR page uses it; UnionPay does not need it."""
+
+    code: str
+
+    def payer_authorize_url(self, *, redirect_uri: str, state: str) -> str:
+        """Where to send the payer's browser; the wallet comes back to `redirect_uri` with a
+        one-time code (WeChat `code`, Alipay `auth_code`) and `state`."""
+        ...
+
+    def resolve_payer(self, code: str) -> str:
+        """Exchange the one-time code for the payer id (openid / user id) used in payments."""
         ...

@@ -1,4 +1,9 @@
-"""Channel code → adapter, and payment method → channel code."""
+"""Connector key → adapter, and payment method → the channels that serve it.
+
+A connector is one configured adapter: its key is the channel code (`wechat`) for the
+deployment's default account, or any name (`wechat_bank_b`) for a second account of the same
+channel, e.g. through another acquiring service provider. Routes point at connector keys.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,12 @@ class ChannelRegistry:
         for channel in channels:
             self.register(channel)
 
-    def register(self, channel: PaymentChannel) -> None:
-        self._by_code[channel.code] = channel
+    def register(self, channel: PaymentChannel, *, key: str | None = None) -> None:
+        self._by_code[key or channel.code] = channel
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self._by_code)
 
     def get(self, code: str) -> PaymentChannel:
         try:
