@@ -53,7 +53,14 @@ MAX_KEY_OVERLAP_HOURS: Final = 30 * 24
 STORE_CODE_LENGTH: Final = 8  # 32**8 ≈ 10**12 codes: collisions are a non-event
 STORE_CODE_ALPHABET: Final = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I L O U
 
-PAYMENT_METHODS: Final = ("wechat_native", "wechat_jsapi")
+# What an app may enable: each channel's methods, plus `micropay` (any wallet's payment code)
+# and `aggregated_qr` (the store QR any wallet can scan).
+PAYMENT_METHODS: Final = (
+    "wechat_native", "wechat_jsapi", "wechat_micropay",
+    "alipay_qr", "alipay_wap", "alipay_jsapi", "alipay_micropay",
+    "unionpay_qr", "unionpay_wap", "unionpay_micropay",
+    "micropay", "aggregated_qr",
+)  # fmt: skip
 SUB_MERCHANT_CHANNELS: Final = ("wechat", "alipay", "unionpay")
 
 _MOBILE = re.compile(r"1[3-9]\d{9}")

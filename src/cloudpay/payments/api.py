@@ -57,7 +57,8 @@ async def create_order(
             app_id=caller.app_id, merchant_id=caller.merchant_id, out_trade_no=body.out_trade_no,
             amount=body.amount, currency=body.currency, subject=body.subject, method=body.method,
             expire_at=body.expire_at, notify_url=body.notify_url or app.notify_url,
-            metadata=body.metadata, payer_id=body.payer_id,
+            metadata=body.metadata, payer_id=body.payer_id, auth_code=body.auth_code,
+            wallet=body.wallet, return_url=body.return_url,
         )  # fmt: skip
         return order_request, frozenset(app.payment_methods)
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import structlog
 
+from cloudpay import routing
 from cloudpay.channels.protocol import (
     ChannelError,
     ChannelErrorKind,
@@ -23,6 +25,7 @@ from cloudpay.channels.protocol import (
     NotificationKind,
     NotificationRejected,
     PaymentChannel,
+    PaymentCreated,
     RefundRequest,
     RefundStatus,
 )
@@ -31,7 +34,7 @@ from cloudpay.db.unit_of_work import Transact, UnitOfWork
 from cloudpay.kernel.clock import Clock
 from cloudpay.kernel.errors import ChannelFailed, CloudPayError, Conflict
 from cloudpay.payments import service
-from cloudpay.payments.model import OPEN_STATUSES, OrderStatus
+from cloudpay.payments.model import MICROPAY_METHODS, OPEN_STATUSES, OrderStatus
 from cloudpay.payments.repository import OrderRow, RefundRow
 
 log = structlog.get_logger(__name__)
@@ -40,14 +43,33 @@ MAX_POLL_BATCH = 200
 
 @dataclass(frozen=True)
 class ChannelContext:
-    """What flows need to reach channels: adapters, and our URL for their notifications."""
+    """What flows need to reach channels: adapters, our URL for their notifications, and this
+    process's view of each route's health."""
 
     channels: ChannelRegistry
-    notify_base_url: str  # channels post to <notify_base_url>/v1/channels/<code>/notify
+    notify_base_url: str  # channels post to <notify_base_url>/v1/channels/<connector>/notify
     clock: Clock
+    health: routing.HealthBoard | None = None  # None: a fresh board on this clock
 
-    def notify_url(self, channel_code: str) -> str:
-        return f"{self.notify_base_url.rstrip('/')}/v1/channels/{channel_code}/notify"
+    def __post_init__(self) -> None:
+        if self.health is None:
+            object.__setattr__(self, "health", routing.HealthBoard(self.clock))
+
+    @property
+    def board(self) -> routing.HealthBoard:
+        assert self.health is not None
+        return self.health
+
+    def notify_url(self, connector: str) -> str:
+        return f"{self.notify_base_url.rstrip('/')}/v1/channels/{connector}/notify"
+
+    def plan(
+        self, uow: UnitOfWork, merchant_id: str, channel_method: str, amount_fen: int
+    ) -> routing.Decision:
+        return routing.plan_payment(
+            uow, registry=self.channels, board=self.board, merchant_id=merchant_id,
+            method=channel_method, amount_fen=amount_fen,
+        )  # fmt: skip
 
 
 def place_order(
@@ -70,8 +92,9 @@ def place_prepared_order(
 ) -> OrderRow:
     def open_order(uow: UnitOfWork) -> OrderRow:
         request, enabled_methods = prepare(uow)
-        _require_channel(ctx, request.method)
-        return service.open_order(uow, request=request, enabled_methods=enabled_methods)
+        return service.open_order(
+            uow, request=request, enabled_methods=enabled_methods, plan=ctx.plan
+        )
 
     order = transact(open_order)
     if order.status is not OrderStatus.CREATED:
@@ -79,26 +102,95 @@ def place_prepared_order(
     return _create_at_channel(transact, ctx, order)
 
 
-def _require_channel(ctx: ChannelContext, method: str) -> None:
-    """A known method whose channel this deployment has no credentials for: say so (424)
-    before writing anything, rather than failing at the channel call."""
-    if method in service.CHANNEL_OF_METHOD and method not in ctx.channels.methods:
-        raise ChannelFailed(
-            f"no channel serves {method} on this deployment; configure its credentials",
-            code="channel_not_configured",
-            param="method",
-        )
-
-
 def _create_at_channel(transact: Transact, ctx: ChannelContext, order: OrderRow) -> OrderRow:
-    channel = ctx.channels.get(order.channel)
-    try:
-        created = channel.create_payment(_create_request(order, ctx))
-    except ChannelError as error:
-        return _after_create_failed(transact, order, error)
-    return transact(
-        lambda uow: service.record_channel_created(uow, order_id=order.id, created=created)
+    """Create at the order's route; fail over along its plan while a channel is unavailable.
+
+    Only `UNAVAILABLE` moves on: the channel refused before doing anything, so the payer cannot
+    be charged twice. A timeout leaves the outcome unknown; the order stays on its route and
+    the poller asks that channel what happened.
+    """
+    for _ in range(MAX_ROUTE_ATTEMPTS):
+        try:
+            created = _create_on_route(ctx, order)
+        except ChannelError as error:
+            moved = _fail_over(transact, ctx, order, error)
+            if moved is None:
+                _persist_health(transact, ctx)
+                return _after_create_failed(transact, order, error)
+            order = moved
+            continue
+        _persist_health(transact, ctx)
+        return _record_created(transact, order.id, created)
+    return order
+
+
+def _create_on_route(ctx: ChannelContext, order: OrderRow) -> PaymentCreated:
+    request = _create_request(order, ctx)
+    return _call_route(
+        ctx, order.route_id, order.connector_key, lambda ch: ch.create_payment(request)
     )
+
+
+def _record_created(transact: Transact, order_id: str, created: PaymentCreated) -> OrderRow:
+    return transact(
+        lambda uow: service.record_channel_created(uow, order_id=order_id, created=created)
+    )
+
+
+MAX_ROUTE_ATTEMPTS = 5  # a bound on failover hops for one order
+
+
+T = TypeVar("T")
+
+
+def _call_route(
+    ctx: ChannelContext, route_id: str | None, connector: str, call: Callable[[PaymentChannel], T]
+) -> T:
+    """One channel call, its outcome counted on the route's breaker."""
+    board = ctx.board
+    if route_id:
+        board.begin_call(route_id)
+    try:
+        result = call(ctx.channels.get(connector))
+    except ChannelError as error:
+        if route_id:
+            failed = error.kind in (ChannelErrorKind.UNAVAILABLE, ChannelErrorKind.TIMEOUT)
+            board.record(route_id, failed=failed, error=f"{error.kind.value}: {error.message}")
+        raise
+    if route_id:
+        board.record(route_id, failed=False)
+    return result
+
+
+def _fail_over(
+    transact: Transact, ctx: ChannelContext, order: OrderRow, error: ChannelError
+) -> OrderRow | None:
+    if error.kind is not ChannelErrorKind.UNAVAILABLE or order.route_id is None:
+        return None
+    failed_route = order.route_id
+    moved = transact(
+        lambda uow: service.fail_over(
+            uow, order_id=order.id, failed_route_id=failed_route, error=error,
+            is_open=ctx.board.is_open,
+        )
+    )  # fmt: skip
+    if moved is None or moved.status is not OrderStatus.CREATED or moved.route_id == failed_route:
+        return None
+    log.warning("order.failed_over", order_id=order.id, from_route=failed_route,
+                to_route=moved.route_id)  # fmt: skip
+    return moved
+
+
+def _persist_health(transact: Transact, ctx: ChannelContext) -> None:
+    """Write circuit transitions seen by this process, outside any order's transaction."""
+    transitions = ctx.board.drain_transitions()
+    if transitions:
+
+        def write(uow: UnitOfWork) -> None:
+            for transition in transitions:
+                routing.record_health_transition(uow, transition)
+
+        transact(write)
 
 
 def _after_create_failed(transact: Transact, order: OrderRow, error: ChannelError) -> OrderRow:
@@ -109,14 +201,16 @@ def _after_create_failed(transact: Transact, order: OrderRow, error: ChannelErro
     # Unknown or unavailable: the order stays `created`; the poller asks again (creating the
     # same out_trade_no twice is idempotent at the channel).
     log.warning("order.create_unconfirmed", order_id=order.id, kind=error.kind.value)
-    return order
+    return transact(lambda uow: service.get_order(uow, order_id=order.id))
 
 
 def _create_request(order: OrderRow, ctx: ChannelContext) -> CreatePayment:
     return CreatePayment(
         order_id=order.id, amount_fen=order.amount, currency=order.currency,
-        subject=order.subject, method=order.method, notify_url=ctx.notify_url(order.channel),
-        expire_at=order.expire_at, payer_id=order.payer_id, attach=order.app_id,
+        subject=order.subject, method=order.paid_with,
+        notify_url=ctx.notify_url(order.connector_key), expire_at=order.expire_at,
+        payer_id=order.payer_id, attach=order.app_id, auth_code=order.auth_code,
+        return_url=order.return_url,
     )  # fmt: skip
 
 
@@ -128,14 +222,17 @@ def close_order(transact: Transact, ctx: ChannelContext, *, order_id: str, app_i
         raise Conflict(
             f"order is {order.status}; only open orders close", code=f"order_{order.status}"
         )
-    return _close_at_channel(transact, ctx.channels.get(order.channel), order, expired=False)
+    return _close_at_channel(transact, ctx.channels.get(order.connector_key), order, expired=False)
 
 
 def _close_at_channel(
     transact: Transact, channel: PaymentChannel, order: OrderRow, *, expired: bool
 ) -> OrderRow:
     try:
-        channel.close_payment(order.id)
+        if order.paid_with in MICROPAY_METHODS:
+            channel.cancel_payment(order.id)  # a payment code may have been charged: revoke it
+        else:
+            channel.close_payment(order.id)
     except ChannelError as error:
         # Paid meanwhile (WeChat ORDERPAID) or the channel is down: ask it what is true.
         status = channel.query_payment(order.id)
@@ -173,11 +270,11 @@ def refund_order(
 def _refund_at_channel(
     transact: Transact, ctx: ChannelContext, order: OrderRow, refund: RefundRow
 ) -> RefundRow:
-    channel = ctx.channels.get(order.channel)
+    channel = ctx.channels.get(order.connector_key)
     request = RefundRequest(
         refund_id=refund.id, order_id=order.id, amount_fen=refund.amount,
         order_total_fen=order.amount, currency=order.currency, reason=refund.reason,
-        notify_url=ctx.notify_url(order.channel),
+        notify_url=ctx.notify_url(order.connector_key),
     )  # fmt: skip
     try:
         status = channel.refund(request)
@@ -256,8 +353,9 @@ def _back_off(transact: Transact, order_id: str) -> None:
 
 def _poll_order(transact: Transact, ctx: ChannelContext, order_id: str) -> None:
     order = transact(lambda uow: service.get_order(uow, order_id=order_id))
-    channel = ctx.channels.get(order.channel)
-    status = channel.query_payment(order.id)
+    channel = ctx.channels.get(order.connector_key)
+    status = _call_route(ctx, order.route_id, order.connector_key,
+                         lambda ch: ch.query_payment(order.id))  # fmt: skip
     expired = ctx.clock.now() >= order.expire_at
     if order.status is OrderStatus.CREATED and status.status in _NOT_YET_CREATED:
         # We never learnt the channel's answer to create (a timeout, a crash): ask again.
@@ -297,7 +395,7 @@ def poll_processing_refunds(
 def _poll_refund(transact: Transact, ctx: ChannelContext, refund_id: str) -> None:
     refund = transact(lambda uow: service.get_refund(uow, refund_id=refund_id))
     order = transact(lambda uow: service.get_order(uow, order_id=refund.order_id))
-    status = ctx.channels.get(order.channel).query_refund(refund.id)
+    status = ctx.channels.get(order.connector_key).query_refund(refund.id)
     transact(
         lambda uow: service.apply_refund_status(
             uow, refund_id=refund_id, status=status, source="poll"

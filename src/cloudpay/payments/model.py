@@ -74,6 +74,25 @@ MAX_METADATA_KEYS: Final = 20
 MAX_METADATA_VALUE_LENGTH: Final = 500
 
 
+# The channel behind each method a channel adapter serves.
+CHANNEL_OF_METHOD: Final[dict[str, str]] = {
+    "wechat_native": "wechat", "wechat_jsapi": "wechat", "wechat_micropay": "wechat",
+    "alipay_qr": "alipay", "alipay_wap": "alipay", "alipay_jsapi": "alipay",
+    "alipay_micropay": "alipay",
+    "unionpay_qr": "unionpay", "unionpay_wap": "unionpay", "unionpay_micropay": "unionpay",
+}  # fmt: skip
+# Methods a merchant may ask for that become a channel method per payment: `micropay` from
+# the payment code's wallet, `aggregated_qr` from the wallet the payer's browser is.
+MICROPAY = "micropay"
+AGGREGATED_QR = "aggregated_qr"
+META_METHODS: Final = frozenset({MICROPAY, AGGREGATED_QR})
+MICROPAY_METHODS: Final = frozenset(m for m in CHANNEL_OF_METHOD if m.endswith("_micropay"))
+# A till waits for the payer to confirm (password, PIN) this long before revoking the payment;
+# WeChat's cashier guidance is to query for about 30 s, then reverse.
+MICROPAY_EXPIRY: Final = timedelta(seconds=60)
+MICROPAY_POLL_EVERY: Final = timedelta(seconds=5)
+
+
 class IllegalTransition(Conflict):
     default_code = "illegal_state_transition"
 

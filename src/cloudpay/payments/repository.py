@@ -45,6 +45,24 @@ class OrderRow:
     poll_attempts: int
     created_at: datetime
     updated_at: datetime
+    channel_method: str | None = None
+    wallet: str | None = None
+    route_id: str | None = None
+    connector: str | None = None
+    route_cost_fen: int | None = None
+    routing: dict[str, Any] | None = None
+    auth_code: str | None = None
+    return_url: str | None = None
+
+    @property
+    def paid_with(self) -> str:
+        """The channel method the payer pays with (orders before routing: `method`)."""
+        return self.channel_method or self.method
+
+    @property
+    def connector_key(self) -> str:
+        """The adapter this order's channel calls go to (orders before routing: the channel)."""
+        return self.connector or self.channel
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,7 @@ def _order(row: Any) -> OrderRow:
     values["status"] = OrderStatus(values["status"])
     values["metadata"] = json.loads(values["metadata"] or "{}")
     values["pay_params"] = json.loads(values["pay_params"]) if values["pay_params"] else None
+    values["routing"] = json.loads(values["routing"]) if values["routing"] else None
     return OrderRow(**values)
 
 
@@ -106,6 +125,8 @@ _INSERT_TRANSITION = insert(order_transitions)
 def insert_order(connection: Connection, values: dict[str, Any]) -> None:
     row = dict(values)
     row["metadata"] = json.dumps(row.get("metadata") or {}, ensure_ascii=False, sort_keys=True)
+    if row.get("routing") is not None:
+        row["routing"] = json.dumps(row["routing"], ensure_ascii=False, sort_keys=True)
     try:
         connection.execute(_INSERT_ORDER, row)
     except IntegrityError as error:
@@ -130,6 +151,8 @@ def find_order_by_out_trade_no(
 def update_order(connection: Connection, order_id: str, **values: Any) -> None:
     if "pay_params" in values and values["pay_params"] is not None:
         values["pay_params"] = json.dumps(values["pay_params"], sort_keys=True)
+    if "routing" in values and values["routing"] is not None:
+        values["routing"] = json.dumps(values["routing"], ensure_ascii=False, sort_keys=True)
     unknown = set(values) - set(orders.c.keys())
     if unknown:  # as `.values()` would: a typo must not pass as an extra bound parameter
         raise ValueError(f"orders has no column {sorted(unknown)}")

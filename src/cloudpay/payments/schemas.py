@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
@@ -18,7 +18,6 @@ from cloudpay.payments.repository import OrderRow, RefundRow
 
 # WeChat allows letters, digits and _-|* in out_trade_no; we take the common subset.
 OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_\-|*]{1,32}$")
-Method = Literal["wechat_native", "wechat_jsapi"]
 
 
 class Strict(BaseModel):
@@ -40,11 +39,22 @@ class OrderCreate(Strict):
     amount: StrictInt = Field(description="fen (分), > 0")
     currency: str = "CNY"
     subject: str = Field(min_length=1, max_length=MAX_SUBJECT_LENGTH)
-    method: str = Field(examples=["wechat_native", "wechat_jsapi"])
+    method: str = Field(
+        max_length=32, examples=["wechat_native", "alipay_qr", "unionpay_qr", "micropay"]
+    )
     expire_at: datetime | None = None
     notify_url: str | None = Field(default=None, max_length=512)
     metadata: dict[str, str] = Field(default_factory=dict)
-    payer_id: str | None = Field(default=None, max_length=128, description="JSAPI: openid")
+    payer_id: str | None = Field(
+        default=None, max_length=128, description="JSAPI: the WeChat openid / Alipay user id"
+    )
+    auth_code: str | None = Field(
+        default=None, pattern=r"^[0-9]{10,32}$", description="micropay: the payer's payment code"
+    )
+    wallet: str | None = Field(
+        default=None, max_length=16, description="aggregated_qr: wechat, alipay or unionpay"
+    )
+    return_url: str | None = Field(default=None, max_length=512, description="wap: back to")
 
     @field_validator("out_trade_no")
     @classmethod
@@ -53,7 +63,7 @@ class OrderCreate(Strict):
             raise ValueError("1–32 characters of letters, digits, _-|*")
         return value
 
-    @field_validator("notify_url")
+    @field_validator("notify_url", "return_url")
     @classmethod
     def _notify_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^\s/$.?#].[^\s]*$", value):
@@ -90,9 +100,24 @@ def next_action(order: OrderRow, qr_url: str | None) -> dict[str, Any] | None:
         return None
     if order.code_url:
         return {"type": "display_qr", "code_url": order.code_url, "qr_image_url": qr_url}
-    if order.pay_params:
-        return {"type": "wechat_jsapi", "params": order.pay_params}
+    params = dict(order.pay_params or {})
+    if "redirect_url" in params:
+        url, method = params.pop("redirect_url"), params.pop("redirect_method", "GET")
+        return {"type": "redirect", "url": url, "method": method, "form": params or None}
+    if params:
+        return {"type": order.paid_with, "params": params}
+    if order.auth_code is not None:
+        return {"type": "await_payer_confirmation"}  # micropay: the payer enters a password
     return None
+
+
+def routing_view(order: OrderRow) -> dict[str, Any] | None:
+    if order.routing is None:
+        return None
+    return {
+        "route_id": order.route_id, "connector": order.connector,
+        "cost_fen": order.route_cost_fen, **order.routing,
+    }  # fmt: skip
 
 
 def order_view(order: OrderRow, *, qr_url: str | None = None) -> dict[str, Any]:
@@ -106,6 +131,8 @@ def order_view(order: OrderRow, *, qr_url: str | None = None) -> dict[str, Any]:
         "currency": order.currency,
         "subject": order.subject,
         "method": order.method,
+        "channel_method": order.paid_with,
+        "wallet": order.wallet,
         "channel": order.channel,
         "status": order.status.value,
         "expire_at": order.expire_at.isoformat(),
@@ -117,6 +144,7 @@ def order_view(order: OrderRow, *, qr_url: str | None = None) -> dict[str, Any]:
         "amount_refunded": order.refunded_amount,
         "failure_code": order.failure_code,
         "failure_message": order.failure_message,
+        "routing": routing_view(order),
         "created": order.created_at.isoformat(),
         "updated": order.updated_at.isoformat(),
     }

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from cloudpay.channels.protocol import (
     ChannelError,
@@ -22,11 +24,18 @@ from cloudpay.channels.protocol import (
     RefundStatus as ChannelRefund,
 )
 from cloudpay.db.unit_of_work import UnitOfWork
-from cloudpay.kernel.errors import Conflict, InvalidRequest, NotFound
+from cloudpay.kernel.errors import ChannelFailed, Conflict, InvalidRequest, NotFound
 from cloudpay.kernel.ids import new_id
 from cloudpay.payments import events, postings, repository
 from cloudpay.payments.model import (
+    AGGREGATED_QR,
+    CHANNEL_OF_METHOD,
     MAX_AMOUNT_FEN,
+    META_METHODS,
+    MICROPAY,
+    MICROPAY_EXPIRY,
+    MICROPAY_METHODS,
+    MICROPAY_POLL_EVERY,
     MIN_AMOUNT_FEN,
     OPEN_STATUSES,
     PAID_STATUSES,
@@ -40,10 +49,19 @@ from cloudpay.payments.model import (
 )
 from cloudpay.payments.repository import OrderRow, RefundRow
 from cloudpay.payments.schemas import order_view, refund_view
+from cloudpay.payments.wallets import (
+    IN_WALLET_METHOD,
+    MICROPAY_METHOD,
+    Wallet,
+    wallet_of_payment_code,
+)
+from cloudpay.routing import Decision
 
 POLL_FIRST_AFTER = timedelta(seconds=5)
 POLL_BACKOFF_CAP = timedelta(minutes=5)
-CHANNEL_OF_METHOD = {"wechat_native": "wechat", "wechat_jsapi": "wechat"}
+IN_WALLET_METHODS = frozenset({"wechat_jsapi", "alipay_jsapi"})  # need the payer's id
+# Plans a payment's route: (unit of work, merchant id, channel method, amount) → decision.
+PlanRoute = Callable[[UnitOfWork, str, str, int], Decision]
 
 
 @dataclass(frozen=True)
@@ -59,6 +77,9 @@ class OrderRequest:
     notify_url: str | None
     metadata: dict[str, str]
     payer_id: str | None = None
+    wallet: str | None = None  # aggregated_qr: the wallet the payer's browser is
+    auth_code: str | None = None  # micropay: the payment code the payer shows
+    return_url: str | None = None  # wap: where the payer's browser returns
 
     def fingerprint(self) -> str:
         fields = asdict(self)
@@ -66,7 +87,14 @@ class OrderRequest:
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
-def _validate(request: OrderRequest, enabled_methods: frozenset[str]) -> str:
+@dataclass(frozen=True)
+class ResolvedMethod:
+    channel_method: str  # what the channel is asked for
+    channel: str
+    wallet: str
+
+
+def _validate(request: OrderRequest, enabled_methods: frozenset[str]) -> ResolvedMethod:
     if not MIN_AMOUNT_FEN <= request.amount <= MAX_AMOUNT_FEN:
         raise InvalidRequest(
             f"amount must be {MIN_AMOUNT_FEN}–{MAX_AMOUNT_FEN} fen", code="amount_invalid",
@@ -74,28 +102,73 @@ def _validate(request: OrderRequest, enabled_methods: frozenset[str]) -> str:
         )  # fmt: skip
     if request.currency not in SUPPORTED_CURRENCIES:
         raise InvalidRequest("only CNY is supported", code="currency_unsupported", param="currency")
-    channel = CHANNEL_OF_METHOD.get(request.method)
-    if channel is None:
-        raise InvalidRequest(
-            f"unknown method {request.method}", code="method_unknown", param="method"
-        )
-    if request.method not in enabled_methods:
+    resolved = resolve_method(request)
+    enabled = request.method in enabled_methods or (
+        request.method in META_METHODS and resolved.channel_method in enabled_methods
+    )
+    if not enabled:
         raise InvalidRequest(
             f"method {request.method} is not enabled for this app", code="method_not_enabled",
             param="method",
         )  # fmt: skip
-    if request.method == "wechat_jsapi" and not request.payer_id:
-        raise InvalidRequest("wechat_jsapi needs payer_id (openid)", code="parameter_missing",
-                             param="payer_id")  # fmt: skip
-    return channel
+    if resolved.channel_method in IN_WALLET_METHODS and not request.payer_id:
+        raise InvalidRequest(f"{resolved.channel_method} needs payer_id (openid / user id)",
+                             code="parameter_missing", param="payer_id")  # fmt: skip
+    return resolved
+
+
+def resolve_method(request: OrderRequest) -> ResolvedMethod:
+    """The channel method behind the merchant's: a payment code's wallet, the payer's wallet."""
+    method = request.method
+    if method == MICROPAY or method in MICROPAY_METHODS:
+        if not request.auth_code:
+            raise InvalidRequest(f"{method} needs auth_code (the payer's payment code)",
+                                 code="parameter_missing", param="auth_code")  # fmt: skip
+        wallet = wallet_of_payment_code(request.auth_code)
+        if method != MICROPAY and CHANNEL_OF_METHOD[method] != wallet.value:
+            raise InvalidRequest(
+                f"this payment code is a {wallet.value} code, not for {method}",
+                code="payment_code_wallet_mismatch", param="auth_code",
+            )  # fmt: skip
+        return ResolvedMethod(MICROPAY_METHOD[wallet], wallet.value, wallet.value)
+    if method == AGGREGATED_QR:
+        try:
+            wallet = Wallet(request.wallet or "")
+        except ValueError:
+            raise InvalidRequest("aggregated_qr needs wallet: wechat, alipay or unionpay",
+                                 code="wallet_invalid", param="wallet") from None  # fmt: skip
+        channel_method = IN_WALLET_METHOD[wallet]
+        return ResolvedMethod(channel_method, CHANNEL_OF_METHOD[channel_method], wallet.value)
+    channel = CHANNEL_OF_METHOD.get(method)
+    if channel is None:
+        raise InvalidRequest(f"unknown method {method}", code="method_unknown", param="method")
+    return ResolvedMethod(method, channel, channel)
+
+
+def _route(
+    uow: UnitOfWork, plan: PlanRoute, request: OrderRequest, resolved: ResolvedMethod
+) -> Decision:
+    decision = plan(uow, request.merchant_id, resolved.channel_method, request.amount)
+    if not decision.candidates:
+        raise ChannelFailed(
+            f"no channel serves {resolved.channel_method} on this deployment; configure its "
+            "credentials", code="channel_not_configured", param="method",
+        )  # fmt: skip
+    if decision.chosen is None:
+        raise ChannelFailed(
+            f"every route for {resolved.channel_method} is disabled or failing; try later",
+            code="no_route_available", param="method",
+        )  # fmt: skip
+    return decision
 
 
 # --- orders -----------------------------------------------------------------------------
 def open_order(
-    uow: UnitOfWork, *, request: OrderRequest, enabled_methods: frozenset[str]
+    uow: UnitOfWork, *, request: OrderRequest, enabled_methods: frozenset[str], plan: PlanRoute
 ) -> OrderRow:
-    """A new order in `created`, or the existing one for the same `out_trade_no` and body."""
-    channel = _validate(request, enabled_methods)
+    """A new order in `created` with its route, or the existing one for the same
+    `out_trade_no` and body."""
+    resolved = _validate(request, enabled_methods)
     request_hash = request.fingerprint()
     existing = repository.find_order_by_out_trade_no(
         uow.connection, request.app_id, request.out_trade_no
@@ -107,16 +180,27 @@ def open_order(
                 code="out_trade_no_used", param="out_trade_no",
             )  # fmt: skip
         return existing
+    decision = _route(uow, plan, request, resolved)
+    chosen = decision.chosen
+    assert chosen is not None
     now = uow.clock.now()
     order_id = new_id("ord")
+    micropay = resolved.channel_method in MICROPAY_METHODS
+    expire_at = (request.expire_at or now + MICROPAY_EXPIRY) if micropay else request.expire_at
     repository.insert_order(
         uow.connection,
         {
             "id": order_id, "app_id": request.app_id, "merchant_id": request.merchant_id,
             "out_trade_no": request.out_trade_no, "request_hash": request_hash,
             "amount": request.amount, "currency": request.currency, "subject": request.subject,
-            "method": request.method, "channel": channel, "status": OrderStatus.CREATED.value,
-            "expire_at": resolve_expiry(request.expire_at, now), "notify_url": request.notify_url,
+            "method": request.method, "channel": resolved.channel,
+            "channel_method": resolved.channel_method, "wallet": resolved.wallet,
+            "route_id": chosen.route_id, "connector": chosen.connector,
+            "route_cost_fen": chosen.cost_fen,
+            "routing": {"decision": decision.as_dict(), "attempts": []},
+            "auth_code": request.auth_code, "return_url": request.return_url,
+            "status": OrderStatus.CREATED.value,
+            "expire_at": resolve_expiry(expire_at, now), "notify_url": request.notify_url,
             "metadata": request.metadata, "payer_id": request.payer_id,
             "refunded_amount": 0, "refund_reserved_amount": 0, "poll_attempts": 0,
             "next_poll_at": now + POLL_FIRST_AFTER, "created_at": now, "updated_at": now,
@@ -166,6 +250,8 @@ def _move(
 ) -> OrderRow:  # fmt: skip
     check_order_transition(order.status, target)
     now = uow.clock.now()
+    if target not in OPEN_STATUSES and order.auth_code is not None:
+        changes["auth_code"] = None  # a spent payment code is kept no longer than needed
     repository.update_order(
         uow.connection, order.id, status=target.value, updated_at=now, **changes
     )
@@ -186,11 +272,25 @@ def record_channel_created(uow: UnitOfWork, *, order_id: str, created: PaymentCr
     order = _order(uow, order_id, lock=True)
     if order.status is not OrderStatus.CREATED:
         return order  # a concurrent retry of the same request got there first
+    answered = created.status
+    if answered is not None and answered.status not in _STILL_WAITING:
+        # Micropay answered at once (paid, or refused): no paying stage to wait through.
+        return apply_payment_status(uow, order_id=order.id, status=answered, source="api")
+    pay_params = dict(created.pay_params) if created.pay_params else None
+    if created.redirect_url:
+        pay_params = {**(pay_params or {}), "redirect_url": created.redirect_url,
+                      "redirect_method": created.redirect_method}  # fmt: skip
     return _move(
         uow, order, OrderStatus.PAYING, source="api", code_url=created.code_url,
-        pay_params=dict(created.pay_params) if created.pay_params else None,
-        next_poll_at=uow.clock.now() + POLL_FIRST_AFTER,
+        pay_params=pay_params, next_poll_at=uow.clock.now() + _poll_interval(order),
     )  # fmt: skip
+
+
+_STILL_WAITING = frozenset({ChannelPaymentStatus.PAYING, ChannelPaymentStatus.NOT_PAID})
+
+
+def _poll_interval(order: OrderRow) -> timedelta:
+    return MICROPAY_POLL_EVERY if order.paid_with in MICROPAY_METHODS else POLL_FIRST_AFTER
 
 
 def record_channel_refused(uow: UnitOfWork, *, order_id: str, error: ChannelError) -> OrderRow:
@@ -260,9 +360,44 @@ def mark_closed(uow: UnitOfWork, *, order_id: str, source: str, expired: bool) -
     return _move(uow, order, target, source=source, event_type=event_type, next_poll_at=None)
 
 
+def fail_over(
+    uow: UnitOfWork, *, order_id: str, failed_route_id: str, error: ChannelError,
+    is_open: Callable[[str], bool],
+) -> OrderRow | None:  # fmt: skip
+    """Move an order whose channel was unavailable (nothing done there) to the next route of
+    its plan. None when no route is left; the order then waits for the poller as before."""
+    order = _order(uow, order_id, lock=True)
+    if order.status is not OrderStatus.CREATED or order.route_id != failed_route_id:
+        return order  # another attempt moved it already
+    routing: dict[str, Any] = dict(order.routing or {"decision": {}, "attempts": []})
+    attempts = [*routing.get("attempts", []), _attempt(uow, failed_route_id, error)]
+    tried = {a["route_id"] for a in attempts}
+    plan = routing.get("decision", {}).get("candidates", [])
+    ahead = [c for c in plan if c["skipped"] is None and c["route_id"] not in tried]
+    following = next((c for c in ahead if not is_open(c["route_id"])), None)
+    routing["attempts"] = attempts
+    if following is None:
+        repository.update_order(uow.connection, order.id, routing=routing)
+        return None
+    repository.update_order(
+        uow.connection, order.id, routing=routing, route_id=following["route_id"],
+        connector=following["connector"], route_cost_fen=following["cost_fen"],
+        updated_at=uow.clock.now(),
+    )  # fmt: skip
+    return _order(uow, order.id)
+
+
+def _attempt(uow: UnitOfWork, route_id: str, error: ChannelError) -> dict[str, Any]:
+    return {"route_id": route_id, "outcome": error.kind.value, "code": error.code,
+            "at": uow.clock.now().isoformat()}  # fmt: skip
+
+
 def schedule_next_poll(uow: UnitOfWork, order: OrderRow) -> OrderRow:
-    """Back off: 5 s, 10 s, 20 s … capped at 5 min, while the order is open."""
+    """Back off: 5 s, 10 s, 20 s … capped at 5 min, while the order is open; a till waiting
+    for a payer to confirm a payment code asks every 5 s until the code's minute is up."""
     delay = min(POLL_FIRST_AFTER * (2 ** min(order.poll_attempts, 10)), POLL_BACKOFF_CAP)
+    if order.paid_with in MICROPAY_METHODS:
+        delay = MICROPAY_POLL_EVERY
     repository.update_order(
         uow.connection, order.id, poll_attempts=order.poll_attempts + 1,
         next_poll_at=uow.clock.now() + delay,

@@ -26,9 +26,21 @@ orders = Table(
     Column("amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("subject", String(128), nullable=False),
-    Column("method", String(32), nullable=False),
+    Column("method", String(32), nullable=False),  # what the merchant asked for
     Column("channel", String(16), nullable=False),
     Column("status", String(24), nullable=False),
+    # Routing (0006): the channel method paid with, the wallet, the route and its connector,
+    # the route's cost and the decision (JSON: candidates, reasons, failover attempts).
+    Column("channel_method", String(32), nullable=True),
+    Column("wallet", String(16), nullable=True),
+    Column("route_id", String(40), nullable=True),
+    Column("connector", String(32), nullable=True),
+    Column("route_cost_fen", BigInteger, nullable=True),
+    Column("routing", Text, nullable=True),
+    # A payment code is a one-minute bearer token: kept only while the payment is open, so a
+    # create whose answer was lost can be sent again, and cleared when the order settles.
+    Column("auth_code", String(32), nullable=True),
+    Column("return_url", String(512), nullable=True),  # wap: where the payer's browser returns
     Column("expire_at", UtcDateTime, nullable=False),
     Column("notify_url", String(512), nullable=True),
     Column("metadata", Text, nullable=False, default="{}"),
