@@ -72,6 +72,7 @@ from cloudpay.merchants.model import (
 )
 
 MAX_PAGE = 101  # 100 shown + 1 to know whether there is more
+MAX_APP_PAGES_SCANNED = 10  # a merchant has a handful of apps; bound the scan anyway
 MAX_LOOKUP_RESULTS = 50
 MAX_REVIEWS_SHOWN = 100
 MAX_STORE_CODE_ATTEMPTS = 5
@@ -421,6 +422,24 @@ def list_apps(
     return repository.list_apps(
         uow.connection, merchant_id, limit=min(limit, MAX_PAGE), starting_after=starting_after
     )
+
+
+def find_earliest_app_for_method(uow: UnitOfWork, merchant_id: str, method: str) -> App | None:
+    """The merchant's oldest enabled app that accepts `method`: the app an order from the
+    store's aggregated QR (聚合码) is booked to, so the choice is stable as apps are added."""
+    earliest: App | None = None
+    starting_after: str | None = None
+    for _ in range(MAX_APP_PAGES_SCANNED):
+        page = repository.list_apps(
+            uow.connection, merchant_id, limit=MAX_PAGE, starting_after=starting_after
+        )
+        for app in page:  # newest first: the last match seen is the oldest
+            if app.status is AppStatus.ENABLED and method in app.payment_methods:
+                earliest = app
+        if len(page) < MAX_PAGE:
+            break
+        starting_after = page[-1].id
+    return earliest
 
 
 def set_app_status(uow: UnitOfWork, app_id: str, status: AppStatus) -> App:

@@ -120,8 +120,21 @@ def _create_at_channel(transact: Transact, ctx: ChannelContext, order: OrderRow)
             order = moved
             continue
         _persist_health(transact, ctx)
-        return _record_created(transact, order.id, created)
+        recorded = _record_created(transact, order.id, created)
+        if recorded.connector_key != order.connector_key:
+            _revoke_stray(ctx, order)
+        return recorded
     return order
+
+
+def _revoke_stray(ctx: ChannelContext, stray: OrderRow) -> None:
+    """A concurrent attempt moved the order to another route while this one created it here:
+    revoke this channel's payment so the payer can never pay the same order twice."""
+    log.warning("order.stray_payment_revoked", order_id=stray.id, connector=stray.connector_key)
+    try:
+        ctx.channels.get(stray.connector_key).cancel_payment(stray.id)
+    except ChannelError as error:  # reconciliation raises it if the revoke never lands
+        log.error("order.stray_revoke_failed", order_id=stray.id, error=error.message)
 
 
 def _create_on_route(ctx: ChannelContext, order: OrderRow) -> PaymentCreated:
