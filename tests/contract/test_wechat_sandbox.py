@@ -21,6 +21,8 @@ from cloudpay.channels.wechat.sandbox import (
     RETRY_SCHEDULE_S,
     WeChatSandbox,
     customer_pay,
+    expect_micropay,
+    set_available,
     start_wechat_sandbox,
 )
 from cloudpay.channels.wechat.sandbox.notifier import Delivery, Notifier
@@ -194,3 +196,107 @@ def test_credentials_file_keeps_keys_across_restarts(tmp_path: Path) -> None:
         config = adapter_config_from_credentials(path, base_url=second.base_url)
         with WeChatPayChannel(config) as channel:
             assert channel.query_payment("sbx_unknown_order").status.value == "not_found"
+
+
+def codepay_body(sandbox: WeChatSandbox, auth_code: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "appid": sandbox.merchant.appid,
+        "mchid": sandbox.merchant.mchid,
+        "description": "test",
+        "out_trade_no": f"sbx{uuid.uuid4().hex[:20]}",
+        "payer": {"auth_code": auth_code},
+        "amount": {"total": 100, "currency": "CNY"},
+        "scene_info": {"device_id": "POS-1"},
+        **changes,
+    }
+
+
+CODEPAY = "/v3/pay/transactions/codepay"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"payer": {}}, (400, "PARAM_ERROR")),
+        ({"scene_info": None}, (400, "PARAM_ERROR")),
+        ({"scene_info": {}}, (400, "PARAM_ERROR")),
+        ({"payer": {"auth_code": "281234567890123456"}}, (400, "AUTH_CODE_INVALID")),
+        ({"payer": {"auth_code": "12345"}}, (400, "AUTH_CODE_INVALID")),
+    ],
+)
+def test_codepay_bodies_are_checked(
+    sandbox: WeChatSandbox, changes: dict[str, Any], expected: tuple[int, str]
+) -> None:
+    """A payment-code order needs payer.auth_code (a WeChat code) and scene_info.device_id."""
+    body = codepay_body(sandbox, "134000000000000001", **changes)
+    assert error_code(call(sandbox, "POST", CODEPAY, body)) == expected
+
+
+def test_codepay_controls_over_http_and_notify_extension(sandbox: WeChatSandbox) -> None:
+    """`expect_micropay` scripts a code over HTTP; a codepay with notify_url gets notified."""
+    receiver = NotificationReceiver()
+    try:
+        expect_micropay(sandbox.base_url, "114000000000000002", "password_pending")
+        with pytest.raises(ValueError, match="outcome"):
+            expect_micropay(sandbox.base_url, "114000000000000003", "lucky")
+        body = codepay_body(sandbox, "114000000000000002", notify_url=f"{receiver.url}/mp")
+        response = call(sandbox, "POST", CODEPAY, body)
+        assert error_code(response) == (202, "USERPAYING")
+        assert response.headers["Wechatpay-Signature"]
+        other = {**body, "amount": {"total": 101, "currency": "CNY"}}
+        assert error_code(call(sandbox, "POST", CODEPAY, other)) == (403, "OUT_TRADE_NO_USED")
+        assert receiver.captured("/mp") == []
+        result = customer_pay(sandbox.base_url, body["out_trade_no"], "confirm")
+        assert result["trade_state"] == "SUCCESS"
+        (notice,) = receiver.wait_for("/mp", 1)
+        assert json.loads(notice.body)["event_type"] == "TRANSACTION.SUCCESS"
+        with pytest.raises(ValueError, match="is SUCCESS"):
+            customer_pay(sandbox.base_url, body["out_trade_no"], "abandon")
+        native = native_body(sandbox)
+        call(sandbox, "POST", "/v3/pay/transactions/native", native)
+        with pytest.raises(ValueError, match="USERPAYING"):
+            customer_pay(sandbox.base_url, native["out_trade_no"], "confirm")
+    finally:
+        receiver.close()
+
+
+def test_reverse_rules(sandbox: WeChatSandbox) -> None:
+    """Unknown orders 404; partner reverse needs its sub_mchid; a partly refunded order refuses."""
+    path = "/v3/pay/transactions/out-trade-no/{}/reverse"
+    caller = {"appid": sandbox.merchant.appid, "mchid": sandbox.merchant.mchid}
+    assert error_code(call(sandbox, "POST", path.format("sbx_unknown_1"), caller)) == (
+        404,
+        "ORDER_NOT_EXIST",
+    )
+    partner = "/v3/pay/partner/transactions/out-trade-no/sbx_unknown_1/reverse"
+    partner_caller = {"sp_mchid": sandbox.merchant.mchid}
+    assert error_code(call(sandbox, "POST", partner, partner_caller)) == (400, "PARAM_ERROR")
+    body = codepay_body(sandbox, "124000000000000004")
+    assert call(sandbox, "POST", CODEPAY, body).status_code == 200
+    refund = {
+        "out_trade_no": body["out_trade_no"],
+        "out_refund_no": f"r{body['out_trade_no']}",
+        "amount": {"refund": 10, "total": 100, "currency": "CNY"},
+    }
+    assert call(sandbox, "POST", "/v3/refund/domestic/refunds", refund).status_code == 200
+    reverse = call(sandbox, "POST", path.format(body["out_trade_no"]), caller)
+    assert error_code(reverse) == (400, "INVALID_REQUEST")
+
+
+def test_availability_switch_over_http(sandbox: WeChatSandbox) -> None:
+    """Switched off, every /v3 call gets a signed 503 SYSTEM_ERROR and nothing is created."""
+    bad = httpx.post(f"{sandbox.base_url}/sandbox/availability", json={"available": "no"})
+    assert bad.status_code == 400
+    body = native_body(sandbox)
+    set_available(sandbox.base_url, False)
+    try:
+        response = call(sandbox, "POST", "/v3/pay/transactions/native", body)
+        assert error_code(response) == (503, "SYSTEM_ERROR")
+        assert response.headers["Wechatpay-Signature"]
+        assert call(sandbox, "GET", QUERY, authorization="").status_code == 503
+    finally:
+        set_available(sandbox.base_url, True)
+    number = body["out_trade_no"]
+    query = f"/v3/pay/transactions/out-trade-no/{number}?mchid={sandbox.merchant.mchid}"
+    assert error_code(call(sandbox, "GET", query)) == (404, "ORDER_NOT_EXIST")
+    assert call(sandbox, "POST", "/v3/pay/transactions/native", body).status_code == 200

@@ -19,12 +19,14 @@ from wechatpayv3.utils import aes_decrypt
 from wechatpayv3.utils import rsa_sign as sdk_rsa_sign
 
 from cloudpay.channels.protocol import (
+    ChannelError,
+    ChannelErrorKind,
     ChannelPaymentStatus,
     ChannelRefundStatus,
     CreatePayment,
     RefundRequest,
 )
-from cloudpay.channels.wechat import bill, wire
+from cloudpay.channels.wechat import bill, oauth, wire
 from cloudpay.channels.wechat import transformers as tf
 from cloudpay.kernel.crypto import generate_rsa_key_pair
 from cloudpay.kernel.masking import Secret
@@ -220,6 +222,107 @@ def test_paths_and_refund_body() -> None:
     }
     with pytest.raises(ValueError, match="at most the order total"):
         tf.refund_body(DIRECT, RefundRequest("rfd_1", "ord_000001", 1001, 1000, "CNY"))
+
+
+# ---------------------------------------------------------------- payment code, reverse, OAuth
+
+
+def test_codepay_bodies_direct_and_partner() -> None:
+    """A payment-code order carries payer.auth_code and scene_info, no expiry or notify_url."""
+    request = create("wechat_micropay", auth_code="134567890123456789", client_ip="10.1.1.1")
+    assert tf.create_path(DIRECT, "wechat_micropay") == "/v3/pay/transactions/codepay"
+    assert tf.codepay_body(DIRECT, request, device_id="POS-7") == {
+        "appid": DIRECT.appid,
+        "mchid": DIRECT.mchid,
+        "description": "牛肉面",
+        "out_trade_no": "ord_01HZX3Q2W8",
+        "payer": {"auth_code": "134567890123456789"},
+        "amount": {"total": 1234, "currency": "CNY"},
+        "scene_info": {"device_id": "POS-7", "device_ip": "10.1.1.1"},
+    }
+    partner = tf.codepay_body(PARTNER, request, device_id="POS-7")
+    assert tf.create_path(PARTNER, "wechat_micropay") == "/v3/pay/partner/transactions/codepay"
+    assert (partner["sp_mchid"], partner["sub_mchid"], partner["sub_appid"]) == (
+        "1900000109",
+        "1900000110",
+        "wxsub0000001",
+    )
+    with pytest.raises(ValueError, match="auth_code"):
+        tf.codepay_body(DIRECT, create("wechat_micropay"), device_id="POS-7")
+    with pytest.raises(ValueError, match="codepay_body"):
+        tf.create_body(DIRECT, request)
+
+
+@given(st.text(alphabet="0123456789", min_size=0, max_size=20))
+def test_payment_codes_are_18_digits_starting_10_to_15(code: str) -> None:
+    """Only 18-digit codes whose first two digits are 10..15 are WeChat payment codes."""
+    expected = len(code) == 18 and 10 <= int(code[:2]) <= 15
+    assert tf.is_wechat_auth_code(code) is expected
+
+
+def test_reverse_paths_and_bodies() -> None:
+    """Reverse posts the caller ids to …/out-trade-no/{no}/reverse (partner: sp_/sub_ ids)."""
+    assert tf.reverse_path(DIRECT, "ord_000001") == (
+        "/v3/pay/transactions/out-trade-no/ord_000001/reverse"
+    )
+    assert tf.reverse_path(PARTNER, "ord_000001").startswith("/v3/pay/partner/transactions/")
+    assert tf.reverse_body(DIRECT) == {"appid": DIRECT.appid, "mchid": DIRECT.mchid}
+    assert tf.reverse_body(PARTNER)["sub_mchid"] == "1900000110"
+
+
+def test_revoked_after_payment_is_refunded_before_payment_closed() -> None:
+    """REVOKED with a success time means the money went back: REFUNDED; without it, CLOSED."""
+    revoked = {"out_trade_no": "ord_1", "trade_state": "REVOKED"}
+    assert tf.payment_status(revoked).status is ChannelPaymentStatus.CLOSED
+    paid = {**revoked, "success_time": "2026-05-20T12:29:35+08:00", "transaction_id": "42"}
+    assert tf.payment_status(paid).status is ChannelPaymentStatus.REFUNDED
+
+
+def test_micropay_refusal_and_pending_codes_do_not_overlap() -> None:
+    """A code is either a definite refusal (FAILED) or an open outcome (PAYING), never both."""
+    assert not tf.MICROPAY_REFUSED_CODES & tf.MICROPAY_PENDING_CODES
+    refused = tf.micropay_refused("ord_1", "NOTENOUGH", "余额不足")
+    assert (refused.status, refused.failure_reason) == (
+        ChannelPaymentStatus.FAILED,
+        "NOTENOUGH: 余额不足",
+    )
+    assert tf.micropay_pending("ord_1", "USERPAYING").status is ChannelPaymentStatus.PAYING
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        ({"errcode": 40163, "errmsg": "code been used"}, ChannelErrorKind.REJECTED),
+        ({"errcode": 40125, "errmsg": "invalid appsecret"}, ChannelErrorKind.AUTHENTICATION),
+        ({"errcode": -1, "errmsg": "system error"}, ChannelErrorKind.UNAVAILABLE),
+        ({"access_token": "t"}, ChannelErrorKind.INVALID_RESPONSE),
+    ],
+)
+def test_oauth_errors_map_to_channel_errors(answer: dict[str, object], kind: object) -> None:
+    """WeChat OAuth errcodes become REJECTED / AUTHENTICATION / UNAVAILABLE; no openid is bad."""
+    with pytest.raises(ChannelError) as failure:
+        oauth.openid_of(answer)
+    assert failure.value.kind is kind
+    assert oauth.openid_of({"openid": "oX", "errcode": 0}) == "oX"
+
+
+def test_oauth_urls() -> None:
+    """The authorize URL is WeChat's; the exchange query names the grant and refuses no code."""
+    url = oauth.authorize_url(
+        base_url="https://open.weixin.qq.com", appid="wx1", redirect_uri="https://a.cn/r", state="s"
+    )
+    assert url == (
+        "https://open.weixin.qq.com/connect/oauth2/authorize?appid=wx1"
+        "&redirect_uri=https%3A%2F%2Fa.cn%2Fr&response_type=code&scope=snsapi_base&state=s"
+        "#wechat_redirect"
+    )
+    with pytest.raises(ValueError, match="redirect_uri"):
+        oauth.authorize_url(base_url="https://x", appid="wx1", redirect_uri="/r", state="s")
+    assert oauth.access_token_query(appid="wx1", secret="k", code="c").endswith(
+        "grant_type=authorization_code"
+    )
+    with pytest.raises(ValueError, match="code"):
+        oauth.access_token_query(appid="wx1", secret="k", code="")
 
 
 # ---------------------------------------------------------------- wire rules vs the SDK

@@ -173,3 +173,44 @@ def test_sdk_partner_mode(sandbox: WeChatSandbox, receiver: NotificationReceiver
     other = order_number()
     wxpay.pay(description="p", out_trade_no=other, amount={"total": 1}, sub_mchid=SUB_MCHID)
     assert wxpay.close(out_trade_no=other, sub_mchid=SUB_MCHID)[0] == 204
+
+
+def test_sdk_codepay_and_reverse(sandbox: WeChatSandbox) -> None:
+    """The SDK's CODEPAY pays with a payment code; `codepay_reverse` then revokes the payment."""
+    wxpay = sdk(sandbox, "http://127.0.0.1:9/unused")
+    number = order_number()
+    code, body = wxpay.pay(
+        description="便利店",
+        out_trade_no=number,
+        amount={"total": 420},
+        payer={"auth_code": "134567890123456789"},
+        scene_info={"device_id": "POS-01"},
+        pay_type=WeChatPayType.CODEPAY,
+    )
+    paid = json.loads(body)
+    assert (code, paid["trade_type"], paid["trade_state"]) == (200, "MICROPAY", "SUCCESS")
+    assert paid["amount"]["total"] == 420
+    code, body = wxpay.codepay_reverse(out_trade_no=number)
+    assert (code, json.loads(body)["out_trade_no"]) == (200, number)
+    assert json.loads(wxpay.query(out_trade_no=number)[1])["trade_state"] == "REVOKED"
+
+
+def test_sdk_codepay_waiting_for_the_password(sandbox: WeChatSandbox) -> None:
+    """A pending payment answers 202 USERPAYING (signed, so the SDK accepts it) until confirmed."""
+    wxpay = sdk(sandbox, "http://127.0.0.1:9/unused", partner_mode=True)
+    number, auth_code = order_number(), "104567890123456789"
+    sandbox.expect_micropay(auth_code, "password_pending")
+    code, body = wxpay.pay(
+        description="partner",
+        out_trade_no=number,
+        amount={"total": 99},
+        payer={"auth_code": auth_code},
+        scene_info={"device_id": "POS-02"},
+        sub_mchid=SUB_MCHID,
+        pay_type=WeChatPayType.CODEPAY,
+    )
+    assert (code, json.loads(body)["code"]) == (202, "USERPAYING")
+    sandbox.pay(number, "confirm")
+    code, body = wxpay.query(out_trade_no=number, sub_mchid=SUB_MCHID)
+    assert (code, json.loads(body)["trade_state"]) == (200, "SUCCESS")
+    assert wxpay.codepay_reverse(out_trade_no=number, sub_mchid=SUB_MCHID)[0] == 200

@@ -13,6 +13,11 @@ Errors, per https://pay.weixin.qq.com/doc/global/v3/zh/4012354972 (HTTP status c
 - read timeout or a connection lost mid-answer → `TIMEOUT` (outcome unknown: query);
 - a 2xx whose `Wechatpay-*` signature fails, is stale or unparseable → `INVALID_RESPONSE`;
 - 401 (SIGN_ERROR) → `AUTHENTICATION`; any other 4xx → `REJECTED` with WeChat's `code`.
+
+Payment-code pay (`wechat_micropay`) answers at once, so its errors are outcomes (see
+`_micropay_status`): a definite refusal is FAILED, an open outcome (USERPAYING = 202,
+SYSTEMERROR, BANKERROR, 500/502/504) is PAYING for the caller to poll; only 429/503 (refused
+before any processing: overload protection, 服务不可用) stays `UNAVAILABLE`.
 """
 
 from __future__ import annotations
@@ -42,8 +47,8 @@ from cloudpay.channels.protocol import (
     RefundRequest,
     RefundStatus,
 )
+from cloudpay.channels.wechat import oauth, wire
 from cloudpay.channels.wechat import transformers as tf
-from cloudpay.channels.wechat import wire
 from cloudpay.channels.wechat.bill import MAX_BILL_BYTES
 from cloudpay.kernel.clock import Clock, SystemClock
 from cloudpay.kernel.masking import Secret
@@ -51,6 +56,12 @@ from cloudpay.kernel.masking import Secret
 DEFAULT_BASE_URL = "https://api.mch.weixin.qq.com"
 USER_AGENT = "cloudpay-wechatpay/1 (httpx)"
 ORDER_NOT_FOUND_CODES = frozenset({"ORDER_NOT_EXIST", "ORDERNOTEXIST", "RESOURCE_NOT_EXISTS"})
+DEFAULT_DEVICE_ID = "cloudpay"
+# 撤销: WeChat handles the first reverse of an order and answers repeats the same, so one whose
+# answer was lost or a 5xx is sent again at once (v2 told the caller so with `recall=Y`).
+MAX_REVERSE_ATTEMPTS = 3
+# Refused before processing: nothing happened, even for a payment code.
+_REFUSED_UNPROCESSED_STATUSES = frozenset({429, 503})
 T = TypeVar("T")
 
 
@@ -62,6 +73,11 @@ class WeChatPayConfig:
     requests; `platform_public_key_id` (`PUB_KEY_ID_…`) names the WeChat Pay public key that
     verifies answers and notifications. Set `sub_mchid` (and `sub_appid`) to act as a service
     provider (服务商) for that sub-merchant through the partner API.
+
+    `app_secret` (AppSecret of the app whose openids we pay with: `sub_appid` if set, else
+    `appid`) enables payer OAuth; `oauth_base_url` serves the authorize page
+    (open.weixin.qq.com) and `oauth_api_base_url` the code exchange (api.weixin.qq.com).
+    `micropay_device_id` is sent as `scene_info.device_id` of payment-code payments.
     """
 
     mchid: str
@@ -76,15 +92,22 @@ class WeChatPayConfig:
     sub_mchid: str | None = None
     sub_appid: str | None = None
     bill_gzip: bool = True  # ask for `tar_type=GZIP` bills (smaller on the wire)
+    app_secret: Secret[str] | None = field(default=None, repr=False)
+    oauth_base_url: str = oauth.DEFAULT_AUTHORIZE_BASE_URL
+    oauth_api_base_url: str = oauth.DEFAULT_API_BASE_URL
+    micropay_device_id: str = DEFAULT_DEVICE_ID
 
     def __post_init__(self) -> None:
         if len(self.apiv3_key.reveal().encode()) != wire.APIV3_KEY_BYTES:
             raise ValueError(f"the APIv3 key must be {wire.APIV3_KEY_BYTES} bytes")
-        url = httpx.URL(self.base_url)
-        if url.scheme not in ("http", "https") or url.path not in ("", "/") or url.query:
-            raise ValueError("base_url is a scheme and host only, e.g. https://api.mch…")
+        for name in ("base_url", "oauth_base_url", "oauth_api_base_url"):
+            url = httpx.URL(getattr(self, name))
+            if url.scheme not in ("http", "https") or url.path not in ("", "/") or url.query:
+                raise ValueError(f"{name} is a scheme and host only, e.g. https://api.mch…")
         if self.timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
+        if not 0 < len(self.micropay_device_id) <= tf.DEVICE_ID_MAX_CHARS:
+            raise ValueError(f"micropay_device_id is 1..{tf.DEVICE_ID_MAX_CHARS} characters")
 
     @property
     def ids(self) -> tf.MerchantIds:
@@ -115,12 +138,16 @@ def _transport_error(error: httpx.TransportError) -> ChannelError:
     return ChannelError(ChannelErrorKind.TIMEOUT, f"connection lost: {error!r}")
 
 
-def _status_error(answer: _Answer) -> ChannelError:
+def _error_payload(answer: _Answer) -> dict[str, Any]:
     try:
         payload = json.loads(answer.body) if answer.body else {}
     except ValueError:
         payload = {}
-    payload = payload if isinstance(payload, dict) else {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _status_error(answer: _Answer) -> ChannelError:
+    payload = _error_payload(answer)
     code = str(payload.get("code") or f"HTTP_{answer.status_code}")
     message = f"WeChat Pay {answer.status_code} {code}: {payload.get('message', '')}"
     if answer.status_code == 401:
@@ -141,10 +168,11 @@ def _mapped(parse: Callable[[], T]) -> T:
 
 
 class WeChatPayChannel:
-    """`PaymentChannel` for WeChat Pay v3 (native QR and JSAPI). Thread-safe."""
+    """`PaymentChannel` and `PayerIdentityProvider` for WeChat Pay v3 (native QR, JSAPI and
+    payment code). Thread-safe."""
 
     code = "wechat"
-    methods = frozenset({tf.METHOD_NATIVE, tf.METHOD_JSAPI})
+    methods = frozenset({tf.METHOD_NATIVE, tf.METHOD_JSAPI, tf.METHOD_MICROPAY})
 
     def __init__(
         self,
@@ -180,6 +208,8 @@ class WeChatPayChannel:
     # ------------------------------------------------------------ PaymentChannel
 
     def create_payment(self, request: CreatePayment) -> PaymentCreated:
+        if request.method == tf.METHOD_MICROPAY:
+            return self._micropay(request)
         path = tf.create_path(self._ids, request.method)
         answer = self._call("POST", path, tf.create_body(self._ids, request)).json()
         if request.method == tf.METHOD_NATIVE:
@@ -211,6 +241,22 @@ class WeChatPayChannel:
 
     def close_payment(self, order_id: str) -> None:
         self._call("POST", tf.close_path(self._ids, order_id), tf.close_body(self._ids))
+
+    def cancel_payment(self, order_id: str) -> None:
+        """撤销 (reverse): closes an unpaid order, refunds a paid one in full (within 7 days).
+
+        An unknown order raises `REJECTED` (ORDER_NOT_EXIST): there is nothing to revoke.
+        https://pay.weixin.qq.com/docs/merchant/apis/code-payment-v3/direct/reverse.html
+        """
+        path, body = tf.reverse_path(self._ids, order_id), tf.reverse_body(self._ids)
+        for attempt in range(1, MAX_REVERSE_ATTEMPTS + 1):
+            try:
+                self._call("POST", path, body)
+                return
+            except ChannelError as error:
+                retryable = error.kind in (ChannelErrorKind.UNAVAILABLE, ChannelErrorKind.TIMEOUT)
+                if not retryable or attempt == MAX_REVERSE_ATTEMPTS:
+                    raise
 
     def refund(self, request: RefundRequest) -> RefundStatus:
         body = tf.refund_body(self._ids, request)
@@ -265,6 +311,79 @@ class WeChatPayChannel:
             raise ChannelError(ChannelErrorKind.INVALID_RESPONSE, "bill SHA1 does not match")
         return data
 
+    # ------------------------------------------------------------ PayerIdentityProvider
+
+    def payer_authorize_url(self, *, redirect_uri: str, state: str) -> str:
+        return oauth.authorize_url(
+            base_url=self._config.oauth_base_url,
+            appid=self._oauth_appid,
+            redirect_uri=redirect_uri,
+            state=state,
+        )
+
+    def resolve_payer(self, code: str) -> str:
+        """The payer's openid for a one-time OAuth `code` (REJECTED `40163` if reused)."""
+        secret = self._config.app_secret
+        if secret is None:
+            raise ChannelError(ChannelErrorKind.AUTHENTICATION, "no app_secret configured")
+        query = oauth.access_token_query(appid=self._oauth_appid, secret=secret.reveal(), code=code)
+        try:
+            response = self._http.get(self._config.oauth_api_base_url.rstrip("/") + query)
+        except httpx.TransportError as error:
+            raise _transport_error(error) from error
+        answer = _Answer(response.status_code, response.content)
+        if answer.status_code != 200:
+            raise _status_error(answer)
+        return oauth.openid_of(answer.json())
+
+    @property
+    def _oauth_appid(self) -> str:
+        # An openid belongs to one app: the one the JSAPI payment will name.
+        return self._ids.sub_appid or self._ids.appid
+
+    # ------------------------------------------------------------ payment code
+
+    def _micropay(self, request: CreatePayment) -> PaymentCreated:
+        if not tf.is_wechat_auth_code(request.auth_code or ""):
+            # What WeChat would answer; refused here without spending a round trip.
+            reason = "not a WeChat payment code (18 digits starting 10-15)"
+            return PaymentCreated(
+                status=tf.micropay_refused(request.order_id, "AUTH_CODE_INVALID", reason)
+            )
+        body = tf.codepay_body(self._ids, request, device_id=self._config.micropay_device_id)
+        path = tf.create_path(self._ids, request.method)
+        answer = self._call("POST", path, body, errors_returned=True)
+        status = self._micropay_status(request.order_id, answer)
+        return PaymentCreated(
+            channel_reference=status.channel_transaction_id, status=status, raw=status.raw
+        )
+
+    def _micropay_status(self, order_id: str, answer: _Answer) -> PaymentStatus:
+        """200 → the transaction; 202 (USERPAYING) → PAYING; a code of
+        `tf.MICROPAY_REFUSED_CODES` → FAILED; of `tf.MICROPAY_PENDING_CODES` or another 5xx →
+        PAYING (poll); ORDERPAID (a resend) → what a query says; anything else raises."""
+        if answer.status_code == 202:  # accepted: the payer is confirming (any body)
+            return tf.micropay_pending(order_id, "USERPAYING")
+        if 200 <= answer.status_code < 300:
+            payload = answer.json()
+            if payload.get("trade_state") == "USERPAYING":
+                return tf.micropay_pending(order_id, "USERPAYING")
+            status = _mapped(lambda: tf.payment_status(payload))
+            if status.order_id != order_id:
+                raise ChannelError(ChannelErrorKind.INVALID_RESPONSE, "answer is for another order")
+            return status
+        error = _status_error(answer)
+        if answer.status_code in _REFUSED_UNPROCESSED_STATUSES or answer.status_code == 401:
+            raise error
+        if error.code in ("ORDERPAID", "ORDER_PAID"):  # a resent payment: report the first
+            return self.query_payment(order_id)
+        if error.code in tf.MICROPAY_REFUSED_CODES:
+            message = str(_error_payload(answer).get("message", ""))
+            return tf.micropay_refused(order_id, str(error.code), message)
+        if error.code in tf.MICROPAY_PENDING_CODES or answer.status_code >= 500:
+            return tf.micropay_pending(order_id, str(error.code))
+        raise error
+
     # ------------------------------------------------------------ plumbing
 
     def _now_s(self) -> int:
@@ -278,6 +397,7 @@ class WeChatPayChannel:
         *,
         verify_answer: bool = True,
         not_found_ok: bool = False,
+        errors_returned: bool = False,
     ) -> _Answer:
         body = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode()
         try:
@@ -291,7 +411,7 @@ class WeChatPayChannel:
             raise _transport_error(error) from error
         answer = _Answer(response.status_code, response.content)
         if not 200 <= answer.status_code < 300:
-            if not_found_ok and answer.status_code == 404:
+            if errors_returned or (not_found_ok and answer.status_code == 404):
                 return answer
             raise _status_error(answer)
         if verify_answer:

@@ -6,6 +6,10 @@ values follow the v3 references:
 - close order (204, error codes): https://pay.weixin.qq.com/doc/v3/merchant/4012556398
 - refunds (`status` SUCCESS / CLOSED / PROCESSING / ABNORMAL):
   https://pay.weixin.qq.com/doc/v3/merchant/4012587971
+- payment-code pay (付款码, codepay) and its reverse (撤销):
+  https://pay.weixin.qq.com/docs/merchant/apis/code-payment-v3/direct/code-pay.html
+  https://pay.weixin.qq.com/docs/merchant/apis/code-payment-v3/direct/reverse.html
+  (partner: …/partner/apis/partner-code-payment-v3/partner/partner-code-pay.html, -reverse.html)
 Times are RFC 3339 with the +08:00 offset (`2018-06-08T10:34:56+08:00`); amounts are integer
 fen (分) everywhere in v3 JSON.
 """
@@ -31,13 +35,17 @@ from cloudpay.kernel.business_time import SHANGHAI
 
 METHOD_NATIVE = "wechat_native"
 METHOD_JSAPI = "wechat_jsapi"
-TRADE_TYPE_BY_METHOD = {METHOD_NATIVE: "native", METHOD_JSAPI: "jsapi"}
+METHOD_MICROPAY = "wechat_micropay"
+TRADE_TYPE_BY_METHOD = {METHOD_NATIVE: "native", METHOD_JSAPI: "jsapi", METHOD_MICROPAY: "codepay"}
 CURRENCY = "CNY"  # domestic v3 payments are in CNY only
 DESCRIPTION_MAX_CHARS = 127
 ATTACH_MAX_CHARS = 128
 # 商户订单号 / 商户退款单号: letters, digits and _-*| (refunds also @), unique per merchant.
 _OUT_TRADE_NO = re.compile(r"[0-9A-Za-z_\-*|]{6,32}")
 _OUT_REFUND_NO = re.compile(r"[0-9A-Za-z_\-*|@]{1,64}")
+# 付款码: 18 digits whose first two are 10..15 (what WeChat's AUTH_CODE_INVALID message asks for).
+_AUTH_CODE = re.compile(r"1[0-5][0-9]{16}")
+DEVICE_ID_MAX_CHARS = 32
 
 # trade_state → our status. REFUND means "paid, then (partly) refunded" (转入退款).
 PAYMENT_STATUS_BY_TRADE_STATE: dict[str, ChannelPaymentStatus] = {
@@ -45,7 +53,9 @@ PAYMENT_STATUS_BY_TRADE_STATE: dict[str, ChannelPaymentStatus] = {
     "REFUND": ChannelPaymentStatus.REFUNDED,
     "NOTPAY": ChannelPaymentStatus.NOT_PAID,
     "CLOSED": ChannelPaymentStatus.CLOSED,
-    "REVOKED": ChannelPaymentStatus.CLOSED,  # 已撤销 (付款码): closed before payment
+    # 已撤销 (付款码): closed; a revoked order that had been paid was refunded in full, which
+    # `payment_status` reports as REFUNDED.
+    "REVOKED": ChannelPaymentStatus.CLOSED,
     "USERPAYING": ChannelPaymentStatus.PAYING,
     "PAYERROR": ChannelPaymentStatus.FAILED,
 }
@@ -103,6 +113,11 @@ def check_out_trade_no(value: str) -> str:
     return value
 
 
+def is_wechat_auth_code(value: str) -> bool:
+    """Whether `value` looks like a WeChat payment code (18 digits, 10..15 first)."""
+    return _AUTH_CODE.fullmatch(value) is not None
+
+
 def check_out_refund_no(value: str) -> str:
     if not _OUT_REFUND_NO.fullmatch(value):
         raise ValueError(f"out_refund_no must match {_OUT_REFUND_NO.pattern}: {value!r}")
@@ -141,10 +156,41 @@ def create_body(ids: MerchantIds, request: CreatePayment) -> dict[str, Any]:
         body["attach"] = request.attach[:ATTACH_MAX_CHARS]
     if request.client_ip:
         body["scene_info"] = {"payer_client_ip": request.client_ip}
+    if request.method == METHOD_MICROPAY:
+        raise ValueError("a micropay order is built by codepay_body")
     if request.method == METHOD_JSAPI:
         if not request.payer_id:
             raise ValueError("a JSAPI payment needs the payer's openid (payer_id)")
         body["payer"] = {_openid_field(ids): request.payer_id}
+    return body
+
+
+def codepay_body(ids: MerchantIds, request: CreatePayment, *, device_id: str) -> dict[str, Any]:
+    """The JSON of a payment-code payment (付款码支付). It has no time_expire and no notify_url:
+    WeChat answers the result at once, or USERPAYING, and the merchant queries after that."""
+    if request.currency != CURRENCY:
+        raise ValueError(f"WeChat Pay v3 domestic orders are in {CURRENCY}")
+    if request.amount_fen <= 0:
+        raise ValueError("amount_fen must be positive")
+    if request.sub_merchant_id not in (None, ids.sub_mchid):
+        raise ValueError(f"this adapter pays for sub_mchid {ids.sub_mchid!r} only")
+    if not request.auth_code:
+        raise ValueError("a micropay payment needs the payer's payment code (auth_code)")
+    if not 0 < len(device_id) <= DEVICE_ID_MAX_CHARS:
+        raise ValueError(f"device_id must be 1..{DEVICE_ID_MAX_CHARS} characters")
+    scene_info: dict[str, str] = {"device_id": device_id}
+    if request.client_ip:
+        scene_info["device_ip"] = request.client_ip
+    body: dict[str, Any] = {
+        **_caller_fields(ids),
+        "description": request.subject[:DESCRIPTION_MAX_CHARS],
+        "out_trade_no": check_out_trade_no(request.order_id),
+        "payer": {"auth_code": request.auth_code},
+        "amount": {"total": request.amount_fen, "currency": CURRENCY},
+        "scene_info": scene_info,
+    }
+    if request.attach:
+        body["attach"] = request.attach[:ATTACH_MAX_CHARS]
     return body
 
 
@@ -182,6 +228,16 @@ def close_body(ids: MerchantIds) -> dict[str, str]:
     if ids.partner:
         return {"sp_mchid": ids.mchid, "sub_mchid": str(ids.sub_mchid)}
     return {"mchid": ids.mchid}
+
+
+def reverse_path(ids: MerchantIds, out_trade_no: str) -> str:
+    number = quote(check_out_trade_no(out_trade_no), safe="")
+    prefix = "/v3/pay/partner/transactions" if ids.partner else "/v3/pay/transactions"
+    return f"{prefix}/out-trade-no/{number}/reverse"
+
+
+def reverse_body(ids: MerchantIds) -> dict[str, str]:
+    return _caller_fields(ids)
 
 
 REFUNDS_PATH = "/v3/refund/domestic/refunds"
@@ -243,6 +299,8 @@ def payment_status(transaction: Mapping[str, Any]) -> PaymentStatus:
     amount = transaction.get("amount") or {}
     payer = transaction.get("payer") or {}
     success_time = transaction.get("success_time")
+    if trade_state == "REVOKED" and success_time:
+        status = ChannelPaymentStatus.REFUNDED  # paid, then reversed: the money went back
     return PaymentStatus(
         order_id=_require(transaction, "out_trade_no"),
         status=status,
@@ -275,6 +333,36 @@ def refund_status(refund: Mapping[str, Any]) -> RefundStatus:
         channel_refund_id=refund.get("refund_id") or None,
         succeeded_at=parse_time(success_time) if success_time else None,
         raw=dict(refund),
+    )
+
+
+# ---------------------------------------------------------------- payment-code answers
+
+# Refusals after which the payer was certainly not charged for this order: FAILED, reason kept.
+# Spellings of both the codepay error table and the v2 micropay API it continues.
+MICROPAY_REFUSED_CODES = frozenset(
+    {
+        "AUTH_CODE_INVALID", "AUTH_CODE_ERROR", "AUTHCODEEXPIRE", "NOTENOUGH", "NOT_ENOUGH",
+        "NOTSUPORTCARD", "BUYER_MISMATCH", "TRADE_ERROR", "PAYER_ACCOUNT_ABNORMAL",
+        "ORDERCLOSED", "ORDER_CLOSED", "ORDERREVERSED", "RULELIMIT",
+    }
+)  # fmt: skip
+# Answers that leave the outcome open: the payer is entering a password (USERPAYING), or WeChat
+# or the bank could not say yet. WeChat's advice is to query (every 5-10 s, for 30-45 s) and to
+# reverse if the payment is still not clear. https://pay.weixin.qq.com/doc/v2/merchant/4011937125
+MICROPAY_PENDING_CODES = frozenset({"USERPAYING", "SYSTEMERROR", "SYSTEM_ERROR", "BANKERROR"})
+
+
+def micropay_pending(order_id: str, code: str) -> PaymentStatus:
+    return PaymentStatus(order_id=order_id, status=ChannelPaymentStatus.PAYING, raw={"code": code})
+
+
+def micropay_refused(order_id: str, code: str, message: str) -> PaymentStatus:
+    return PaymentStatus(
+        order_id=order_id,
+        status=ChannelPaymentStatus.FAILED,
+        failure_reason=f"{code}: {message}" if message else code,
+        raw={"code": code, "message": message},
     )
 
 

@@ -6,6 +6,8 @@ certificate serial, carry a timestamp within 5 minutes, and sign the exact metho
 and body; otherwise 401 SIGN_ERROR (400 MCH_NOT_EXISTS for an unknown mchid). Answers — errors
 too — are signed with the platform key (`Wechatpay-*` headers); bill files are not, their SHA1
 travels in the signed bill answer. Error bodies are WeChat's `{"code", "message", "detail"}`.
+While the sandbox is switched unavailable every `/v3/*` call answers 503 SYSTEM_ERROR and does
+nothing. The OAuth pages (`/connect/…`, `/sns/…`) live on other WeChat hosts in production.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from cloudpay.kernel.crypto import rsa_verify
 
 JSON_MEDIA_TYPE = "application/json; charset=utf-8"
 DEFAULT_FAULT_HOLD_S = 30.0  # a "timeout" fault holds the answer longer than any client waits
+UNAVAILABLE_BODY = {"code": "SYSTEM_ERROR", "message": "系统繁忙，服务不可用，请稍后重试"}
+USERPAYING_BODY = {"code": "USERPAYING", "message": "需要用户输入支付密码"}
 
 Answer = tuple[int, dict[str, Any] | None]
 
@@ -114,6 +118,8 @@ class SandboxApi:
     def api(self, handler: Callable[[Call], Answer]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             raw = await request.body()
+            if not self.state.available:
+                return self.signed(503, UNAVAILABLE_BODY, None)
             fault = self.state.take_fault()
             if fault == "server_error":  # refused before anything is done
                 return self.signed(500, {"code": "SYSTEM_ERROR", "message": "系统错误"}, None)
@@ -177,6 +183,27 @@ class SandboxApi:
 
         return handler
 
+    def codepay(self, *, partner: bool) -> Callable[[Call], Answer]:
+        def handler(call: Call) -> Answer:
+            command = payloads.parse_codepay(call.merchant, call.raw, partner=partner)
+            answer = self.core.micropay.pay(call.merchant, command)
+            self.core.dispatch(answer.notices)
+            if answer.pending:  # 202: accepted, the payer is entering the password
+                return 202, dict(USERPAYING_BODY)
+            with self.state.lock:
+                return 200, payloads.transaction_view(answer.order)
+
+        return handler
+
+    def reverse(self, *, partner: bool) -> Callable[[Call], Answer]:
+        def handler(call: Call) -> Answer:
+            sub_mchid = payloads.parse_reverse(call.merchant, call.raw, partner=partner)
+            order = self.core.micropay.reverse(call.merchant, sub_mchid, call.path("out_trade_no"))
+            with self.state.lock:
+                return 200, payloads.reverse_view(order)
+
+        return handler
+
     # ------------------------------------------------------------ refunds
 
     def refund(self, call: Call) -> Answer:
@@ -203,12 +230,13 @@ class SandboxApi:
         if tar_type not in (None, "GZIP"):
             raise payloads.param_error("tar_type", "must be GZIP or absent")
         with self.state.lock:
-            paid, refunds = self.state.day_activity(
+            paid, refunds, revoked = self.state.day_activity(
                 call.merchant, call.query("sub_mchid"), bill_date
             )
             now = self.state.clock.now()
             rows = [payloads.payment_row(o) for o in paid]
             rows += [payloads.refund_row(r, now) for r in refunds]
+            rows += [payloads.revoked_row(o) for o in revoked]
         if not rows:
             raise WeChatError(400, "NO_STATEMENT_EXIST", "当日无交易，账单不存在")
         rows.sort(key=lambda row: row.traded_at)
@@ -224,6 +252,8 @@ class SandboxApi:
 
     async def download_bill(self, request: Request) -> Response:
         raw = await request.body()
+        if not self.state.available:
+            return self.signed(503, UNAVAILABLE_BODY, None)
         try:
             merchant = self.authenticate(request, raw)
             data = self.state.bill(merchant.mchid, request.query_params.get("token", ""))
@@ -255,6 +285,24 @@ class SandboxApi:
             self.state.inject_fault(str(body["kind"]), int(body.get("count", 1)))
         except (ValueError, KeyError, TypeError) as error:
             return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse({"ok": True})
+
+    async def control_availability(self, request: Request) -> Response:
+        try:
+            available = json.loads(await request.body())["available"]
+            if not isinstance(available, bool):
+                raise TypeError("available must be true or false")
+        except (ValueError, KeyError, TypeError) as error:
+            return JSONResponse({"error": f"bad request: {error}"}, status_code=400)
+        self.state.set_available(available)
+        return JSONResponse({"available": available})
+
+    async def control_expect_micropay(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+            self.core.micropay.expect(str(body["auth_code"]), str(body["outcome"]))
+        except (ValueError, KeyError, TypeError) as error:
+            return JSONResponse({"error": f"bad request: {error}"}, status_code=400)
         return JSONResponse({"ok": True})
 
     async def control_notifications(self, request: Request) -> Response:
@@ -293,11 +341,19 @@ class SandboxApi:
             Route(f"{direct}/jsapi", api(self.create("JSAPI", partner=False)), methods=["POST"]),
             Route(f"{partner}/native", api(self.create("NATIVE", partner=True)), methods=["POST"]),
             Route(f"{partner}/jsapi", api(self.create("JSAPI", partner=True)), methods=["POST"]),
+            Route(f"{direct}/codepay", api(self.codepay(partner=False)), methods=["POST"]),
+            Route(f"{partner}/codepay", api(self.codepay(partner=True)), methods=["POST"]),
             Route(f"{direct}{by_number}", api(self.query(partner=False)), methods=["GET"]),
             Route(f"{partner}{by_number}", api(self.query(partner=True)), methods=["GET"]),
             Route(f"{direct}/id/{{transaction_id}}", api(self.query_by_transaction_id)),
             Route(f"{direct}{by_number}/close", api(self.close(partner=False)), methods=["POST"]),
             Route(f"{partner}{by_number}/close", api(self.close(partner=True)), methods=["POST"]),
+            Route(
+                f"{direct}{by_number}/reverse", api(self.reverse(partner=False)), methods=["POST"]
+            ),
+            Route(
+                f"{partner}{by_number}/reverse", api(self.reverse(partner=True)), methods=["POST"]
+            ),
             Route("/v3/refund/domestic/refunds", api(self.refund), methods=["POST"]),
             Route("/v3/refund/domestic/refunds/{out_refund_no}", api(self.query_refund)),
             Route("/v3/bill/tradebill", api(self.trade_bill), methods=["GET"]),
@@ -306,6 +362,10 @@ class SandboxApi:
             Route("/sandbox/faults", self.control_faults, methods=["POST"]),
             Route("/sandbox/notifications", self.control_notifications, methods=["GET"]),
             Route("/sandbox/orders", self.control_orders, methods=["GET"]),
+            Route("/sandbox/availability", self.control_availability, methods=["POST"]),
+            Route("/sandbox/micropay/expect", self.control_expect_micropay, methods=["POST"]),
+            Route("/connect/oauth2/authorize", self.core.oauth.authorize, methods=["GET"]),
+            Route("/sns/oauth2/access_token", self.core.oauth.access_token, methods=["GET"]),
         ]
 
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudpay.channels.wechat import wire
+from cloudpay.channels.wechat.sandbox.micropay import Micropay
 from cloudpay.channels.wechat.sandbox.notifier import Delivery, Notifier, envelope
+from cloudpay.channels.wechat.sandbox.oauth import OAuthDesk
 from cloudpay.channels.wechat.sandbox.state import Notice, SandboxState
 from cloudpay.kernel.clock import Clock
 from cloudpay.kernel.masking import Secret
@@ -42,6 +44,8 @@ class SandboxCore:
     def __init__(self, state: SandboxState, notifier: Notifier, platform: PlatformKey) -> None:
         self.state, self.notifier, self.platform = state, notifier, platform
         self.signed_headers = platform_signer(platform, state.clock)
+        self.micropay = Micropay(state)
+        self.oauth = OAuthDesk(state)
 
     def now_s(self) -> int:
         return self.state.clock.now_ns() // 1_000_000_000

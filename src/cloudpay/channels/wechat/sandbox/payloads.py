@@ -39,6 +39,7 @@ TRADE_STATE_DESC = {
     "CLOSED": "已关闭",
     "USERPAYING": "用户支付中",
     "PAYERROR": "支付失败(其他原因，如银行返回失败)",
+    "REVOKED": "已撤销",
 }
 
 
@@ -157,6 +158,54 @@ def _payer(body: Mapping[str, Any], trade_type: str) -> dict[str, str] | None:
     return {str(key): str(value) for key, value in ids.items()}
 
 
+def parse_codepay(merchant: Merchant, raw: bytes, *, partner: bool) -> CreateCommand:
+    """A payment-code payment (付款码支付); `notify_url` is a sandbox extension (optional)."""
+    body = parse_json(raw)
+    _check_caller(merchant, body, partner)
+    appid = _must(body, "sp_appid" if partner else "appid", 32)
+    if appid not in merchant.appids:
+        raise WeChatError(400, "APPID_MCHID_NOT_MATCH", "appid和mchid不匹配")
+    out_trade_no = _must(body, "out_trade_no", 32)
+    if not _OUT_TRADE_NO.fullmatch(out_trade_no):
+        raise param_error("/out_trade_no", "must be 6..32 of [0-9A-Za-z_-*|]")
+    payer, scene_info = body.get("payer"), body.get("scene_info")
+    if not isinstance(payer, dict):
+        raise param_error("/payer", "is required")
+    if not isinstance(scene_info, dict):
+        raise param_error("/scene_info", "is required")
+    notify_url = _text(body, "notify_url", max_chars=255, required=False)
+    if notify_url is not None and not _URL.fullmatch(notify_url):
+        raise param_error("/notify_url", "must be an http(s) URL without a query")
+    amounts, currency = _amount(body, "total")
+    return CreateCommand(
+        trade_type="MICROPAY",
+        appid=appid,
+        sub_mchid=str(body["sub_mchid"]) if partner else None,
+        sub_appid=_text(body, "sub_appid", max_chars=32, required=False) if partner else None,
+        description=_must(body, "description", 127),
+        out_trade_no=out_trade_no,
+        notify_url=notify_url or "",
+        total_fen=amounts["total"],
+        currency=currency,
+        time_expire=None,
+        attach=_text(body, "attach", max_chars=128, required=False) or "",
+        payer=None,
+        fingerprint=json.dumps(body, sort_keys=True, ensure_ascii=False),
+        auth_code=_must(payer, "auth_code", 128),
+        device_id=_must(scene_info, "device_id", 32),
+    )
+
+
+def parse_reverse(merchant: Merchant, raw: bytes, *, partner: bool) -> str | None:
+    """The caller of a reverse (撤销); the sub-merchant in partner mode."""
+    body = parse_json(raw)
+    _check_caller(merchant, body, partner)
+    appid = _text(body, "sp_appid" if partner else "appid", max_chars=32, required=not partner)
+    if appid is not None and appid not in merchant.appids:
+        raise WeChatError(400, "APPID_MCHID_NOT_MATCH", "appid和mchid不匹配")
+    return str(body["sub_mchid"]) if partner else None
+
+
 def parse_close(merchant: Merchant, raw: bytes, *, partner: bool) -> str | None:
     body = parse_json(raw)
     _check_caller(merchant, body, partner)
@@ -222,6 +271,11 @@ def _payer_view(order: Order) -> dict[str, str]:
         return {}
     key = "openid" if order.command.sub_mchid is None else "sp_openid"
     return {key: order.openid}
+
+
+def reverse_view(order: Order) -> dict[str, Any]:
+    """The answer of a reverse: who, and which order."""
+    return {**_caller_view(order), "out_trade_no": order.out_trade_no}
 
 
 def transaction_view(order: Order) -> dict[str, Any]:
@@ -320,7 +374,8 @@ def payment_row(order: Order) -> TradeBillRow:
     assert order.transaction_id is not None, "a paid order has a transaction id"
     return TradeBillRow(
         traded_at=order.success_at, appid=command.appid, mchid=order.mchid,
-        sub_mchid=command.sub_mchid or "0", device_info="", transaction_id=order.transaction_id,
+        sub_mchid=command.sub_mchid or "0", device_info=command.device_id,
+        transaction_id=order.transaction_id,
         out_trade_no=command.out_trade_no, openid=order.openid or "",
         trade_type=command.trade_type, trade_state="SUCCESS", bank_type="OTHERS",
         currency=command.currency, settlement_total_fen=command.total_fen, coupon_fen=0,
@@ -328,6 +383,26 @@ def payment_row(order: Order) -> TradeBillRow:
         refund_status="", description=command.description, attach=command.attach,
         fee_yuan=Decimal(fee_fen(command.total_fen)) / 100, fee_rate=FEE_RATE_TEXT,
         order_total_fen=command.total_fen, refund_requested_fen=0, fee_rate_note="",
+    )  # fmt: skip
+
+
+def revoked_row(order: Order) -> TradeBillRow:
+    """A paid payment-code order reversed: the whole amount back to the payer (REVOKED)."""
+    command = order.command
+    assert order.revoked_at is not None, "only revoked orders have a revoked row"
+    assert order.revoked_refund_id is not None, "a revoked paid order has a refund id"
+    amount = command.total_fen
+    return TradeBillRow(
+        traded_at=order.revoked_at, appid=command.appid, mchid=order.mchid,
+        sub_mchid=command.sub_mchid or "0", device_info=command.device_id,
+        transaction_id=order.transaction_id or "", out_trade_no=command.out_trade_no,
+        openid=order.openid or "", trade_type=command.trade_type, trade_state="REVOKED",
+        bank_type="OTHERS", currency=command.currency, settlement_total_fen=0, coupon_fen=0,
+        refund_id=order.revoked_refund_id, out_refund_no="0", refund_fen=amount,
+        coupon_refund_fen=0, refund_type="ORIGINAL", refund_status="SUCCESS",
+        description=command.description, attach=command.attach,
+        fee_yuan=Decimal(-fee_fen(amount)) / 100, fee_rate=FEE_RATE_TEXT, order_total_fen=0,
+        refund_requested_fen=amount, fee_rate_note="",
     )  # fmt: skip
 
 

@@ -6,13 +6,15 @@
         sandbox.pay(order_id, "success")
 
 `customer_pay(base_url, …)` does the same over HTTP, for a sandbox in another process
-(`cloudpay sandbox pay ORDER_ID --outcome …`).
+(`cloudpay sandbox pay ORDER_ID --outcome …`); so do `expect_micropay(base_url, …)` and
+`set_available(base_url, …)`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -47,6 +49,7 @@ class SandboxMerchantCredentials:
     private_key_pem: Secret[str] = field(repr=False)
     serial_no: str
     sub_mchids: tuple[str, ...] = ()
+    app_secret: Secret[str] | None = field(default=None, repr=False)  # AppSecret (OAuth)
 
     @property
     def public_key_pem(self) -> str:
@@ -61,6 +64,7 @@ class SandboxMerchantCredentials:
             "private_key_pem": self.private_key_pem.reveal(),
             "serial_no": self.serial_no,
             "sub_mchids": list(self.sub_mchids),
+            "app_secret": self.app_secret.reveal() if self.app_secret else None,
         }
 
     @classmethod
@@ -72,6 +76,8 @@ class SandboxMerchantCredentials:
             private_key_pem=Secret(data["private_key_pem"]),
             serial_no=data["serial_no"],
             sub_mchids=tuple(data.get("sub_mchids", ())),
+            # Files written before payer OAuth existed have no app secret: OAuth is then off.
+            app_secret=Secret(data["app_secret"]) if data.get("app_secret") else None,
         )
 
 
@@ -86,6 +92,7 @@ def new_merchant_credentials(
         private_key_pem=keys.private_key_pem,
         serial_no=rsa_public_key_serial_no(keys.public_key_pem),
         sub_mchids=sub_mchids,
+        app_secret=Secret(secrets.token_hex(16)),  # 32 characters, as WeChat's AppSecret
     )
 
 
@@ -136,6 +143,7 @@ class WeChatSandbox:
                 public_key_pem=credentials.public_key_pem,
                 serial_no=credentials.serial_no,
                 sub_mchids=frozenset(credentials.sub_mchids),
+                app_secret=credentials.app_secret,
             )
         )
         self._credentials[credentials.mchid] = credentials
@@ -170,6 +178,9 @@ class WeChatSandbox:
             base_url=self.base_url,
             timeout_s=timeout_s,
             sub_mchid=sub_mchid,
+            app_secret=credentials.app_secret,
+            oauth_base_url=self.base_url,
+            oauth_api_base_url=self.base_url,
         )
 
     # ------------------------------------------------------------ customer, faults, notices
@@ -191,6 +202,16 @@ class WeChatSandbox:
             notify_delay_s=notify_delay_s,
             duplicate_notifications=duplicate_notifications,
         )
+
+    def expect_micropay(self, auth_code: str, outcome: str) -> None:
+        """What the next payment with `auth_code` does: `success` (default), `password_pending`
+        (202 USERPAYING until `pay(order, "confirm")` or `pay(order, "abandon")`),
+        `insufficient_balance` (NOTENOUGH) or `invalid_code` (AUTH_CODE_INVALID)."""
+        self._core.micropay.expect(auth_code, outcome)
+
+    def set_available(self, available: bool) -> None:
+        """Switch the whole API off (every `/v3` call: 503 SYSTEM_ERROR, nothing done) or on."""
+        self._core.state.set_available(available)
 
     def inject_fault(self, kind: str, count: int = 1) -> None:
         """The next `count` API calls: `timeout` (acted on, answer held back), `server_error`
@@ -233,6 +254,7 @@ class WeChatSandbox:
                 for c in self._credentials.values()
             ],
             "customer": f"POST {self.base_url}/sandbox/customer/pay",
+            "payer_oauth": f"GET {self.base_url}/connect/oauth2/authorize",
         }
 
     def wait(self) -> None:
@@ -334,8 +356,10 @@ def customer_pay(
     Outcomes: `success` (paid, TRANSACTION.SUCCESS notified), `fail` (PAYERROR, no
     notification), `timeout` (the payer never confirms: the order stays NOTPAY until closed or
     expired), `pay_twice` (paid; the second attempt is refused and the notification is sent
-    twice). `notify_delay_s` (sandbox seconds) makes the notification late,
-    `duplicate_notifications` sends extra copies of it. Raises `ValueError` with the
+    twice); for a payment-code order waiting in USERPAYING, `confirm` (the password is
+    entered: paid) or `abandon` (the password box is closed: PAYERROR). `notify_delay_s`
+    (sandbox seconds) makes the notification late, `duplicate_notifications` sends extra
+    copies of it. Raises `ValueError` with the
     sandbox's reason if the customer cannot act (unknown order, already paid, …).
     """
     payload = {
@@ -345,14 +369,36 @@ def customer_pay(
         "notify_delay_s": notify_delay_s,
         "duplicate_notifications": duplicate_notifications,
     }
-    url = f"{base_url.rstrip('/')}/sandbox/customer/pay"
-    response = httpx.post(url, json=payload, timeout=timeout_s)
+    refused = "the simulated customer could not act"
+    return _control(base_url, "/sandbox/customer/pay", payload, timeout_s, refused)
+
+
+def expect_micropay(
+    base_url: str, auth_code: str, outcome: str, *, timeout_s: float = 10.0
+) -> dict[str, Any]:
+    """Script a running sandbox's payment code over HTTP (see `WeChatSandbox.expect_micropay`)."""
+    payload = {"auth_code": auth_code, "outcome": outcome}
+    refused = "the payment code could not be scripted"
+    return _control(base_url, "/sandbox/micropay/expect", payload, timeout_s, refused)
+
+
+def set_available(base_url: str, available: bool, *, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Switch a running sandbox's API off or on over HTTP."""
+    payload = {"available": available}
+    return _control(base_url, "/sandbox/availability", payload, timeout_s, "not switched")
+
+
+def _control(
+    base_url: str, path: str, payload: dict[str, Any], timeout_s: float, refused: str
+) -> dict[str, Any]:
+    """POST to the sandbox's control API; `ValueError(refused: reason)` if it says no."""
+    response = httpx.post(f"{base_url.rstrip('/')}{path}", json=payload, timeout=timeout_s)
     if response.status_code != 200:
         try:
             reason = response.json().get("error", response.text)
         except ValueError:
             reason = response.text
-        raise ValueError(f"the simulated customer could not act: {reason}")
+        raise ValueError(f"{refused}: {reason}")
     result: dict[str, Any] = response.json()
     return result
 
@@ -374,4 +420,7 @@ def adapter_config_from_credentials(
         platform_public_key_id=data["platform"]["public_key_id"],
         base_url=base_url or data["base_url"],
         timeout_s=timeout_s,
+        app_secret=merchant.app_secret,
+        oauth_base_url=base_url or data["base_url"],
+        oauth_api_base_url=base_url or data["base_url"],
     )

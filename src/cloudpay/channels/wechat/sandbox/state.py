@@ -28,9 +28,12 @@ DEFAULT_ORDER_LIFETIME = timedelta(hours=2)  # an order without time_expire live
 MAX_REFUNDS_PER_ORDER = 50  # "一笔订单最多部分退款50次"
 MAX_DUPLICATE_NOTIFICATIONS = 10
 MAX_BILLS_KEPT = 256
-PAY_OUTCOMES = frozenset({"success", "fail", "timeout", "pay_twice"})
+# confirm / abandon: the payer of a payment-code order left USERPAYING enters the password
+# (paid) or closes the password box (PAYERROR).
+PAY_OUTCOMES = frozenset({"success", "fail", "timeout", "pay_twice", "confirm", "abandon"})
 FAULT_KINDS = frozenset({"timeout", "server_error", "bad_signature", "tampered_body"})
 UNPAID = frozenset({"NOTPAY", "USERPAYING"})
+PAYING_OUTCOMES = frozenset({"success", "pay_twice", "confirm"})
 PAID = frozenset({"SUCCESS", "REFUND"})
 
 
@@ -62,11 +65,12 @@ class Merchant:
     public_key_pem: str = field(repr=False)  # verifies the merchant's request signatures
     serial_no: str  # the merchant API certificate serial those requests name
     sub_mchids: frozenset[str] = frozenset()  # sub-merchants it may act for (服务商)
+    app_secret: Secret[str] | None = field(default=None, repr=False)  # of its appid (OAuth)
 
 
 @dataclass(frozen=True)
 class CreateCommand:
-    trade_type: str  # NATIVE | JSAPI
+    trade_type: str  # NATIVE | JSAPI | MICROPAY
     appid: str
     sub_mchid: str | None
     sub_appid: str | None
@@ -79,6 +83,8 @@ class CreateCommand:
     attach: str
     payer: dict[str, str] | None
     fingerprint: str  # the canonical request body: the same order is the same body
+    auth_code: str | None = None  # MICROPAY: the payer's payment code
+    device_id: str = ""  # MICROPAY: scene_info.device_id, the cashier's terminal
 
 
 @dataclass
@@ -94,6 +100,10 @@ class Order:
     success_at: datetime | None = None
     openid: str | None = None
     refund_keys: list[tuple[str, str, str]] = field(default_factory=list)
+    # MICROPAY: (status, code, message) of the refusal a resent payment gets again
+    refusal: tuple[int, str, str] | None = None
+    revoked_at: datetime | None = None  # 撤销
+    revoked_refund_id: str | None = None  # set when the revoked order had been paid
 
     @property
     def out_trade_no(self) -> str:
@@ -180,6 +190,7 @@ class SandboxState:
         self._bills: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._faults: deque[str] = deque()
         self._sequence = 0
+        self.available = True  # False: every API call answers 503 and does nothing
 
     # ------------------------------------------------------------ merchants, ids, faults
 
@@ -198,6 +209,14 @@ class SandboxState:
     def _next(self) -> int:
         self._sequence += 1
         return self._sequence
+
+    def set_available(self, available: bool) -> None:
+        with self.lock:
+            self.available = available
+
+    def new_refund_id(self, now: datetime) -> str:
+        with self.lock:
+            return f"50{self._next():09d}{self._stamp(now)}{_digits(10)}"
 
     def _stamp(self, now: datetime) -> str:
         return now.astimezone(SHANGHAI).strftime("%Y%m%d")
@@ -254,6 +273,17 @@ class SandboxState:
             raise WeChatError(403, "OUT_TRADE_NO_USED", "商户订单号重复，且下单参数与原订单不一致")
         return order  # same parameters: the same prepay_id / code_url again
 
+    def refresh(self, order: Order) -> None:
+        """Apply what time did to an order (expiry) before answering about it."""
+        with self.lock:
+            self._refresh(order, self.clock.now())
+
+    def order_at(
+        self, merchant: Merchant, sub_mchid: str | None, out_trade_no: str
+    ) -> Order | None:
+        with self.lock:
+            return self._orders.get((merchant.mchid, sub_mchid or "", out_trade_no))
+
     def find_order(self, merchant: Merchant, sub_mchid: str | None, out_trade_no: str) -> Order:
         with self.lock:
             order = self._orders.get((merchant.mchid, sub_mchid or "", out_trade_no))
@@ -274,6 +304,8 @@ class SandboxState:
             order = self.find_order(merchant, sub_mchid, out_trade_no)
             if order.trade_state in PAID:
                 raise WeChatError(400, "ORDERPAID", "订单已支付，不能关单")  # status: our choice
+            if order.trade_state == "REVOKED":
+                return  # already final; a revoked paid order must keep saying so
             order.trade_state = "CLOSED"  # closing a closed order again is a no-op (204)
 
     # ------------------------------------------------------------ the simulated customer
@@ -297,10 +329,14 @@ class SandboxState:
             self._refresh(order, now)
             if order.trade_state not in UNPAID:
                 raise CustomerRefused(f"order {out_trade_no} is {order.trade_state}")
-            if outcome == "fail":
+            if (outcome in ("confirm", "abandon")) != (order.trade_state == "USERPAYING"):
+                raise CustomerRefused(
+                    "a USERPAYING payment-code order takes confirm or abandon, only"
+                )
+            if outcome in ("fail", "abandon"):
                 order.trade_state = "PAYERROR"  # v3 sends no notification for a failed payment
-            if outcome in ("success", "pay_twice"):
-                self._mark_paid(order, now)
+            if outcome in PAYING_OUTCOMES:
+                self.mark_paid(order, now)
             return self._pay_result(order, outcome, notify_delay_s, duplicate_notifications)
 
     def _customer_order(self, out_trade_no: str, mchid: str | None) -> Order:
@@ -317,7 +353,7 @@ class SandboxState:
             )
         return matches[0]
 
-    def _mark_paid(self, order: Order, now: datetime) -> None:
+    def mark_paid(self, order: Order, now: datetime) -> None:
         payer = order.command.payer or {}
         order.openid = next(iter(payer.values()), None) or f"o{secrets.token_urlsafe(20)[:27]}"
         order.transaction_id = f"42{self._next():08d}{self._stamp(now)}{_digits(10)}"
@@ -327,7 +363,8 @@ class SandboxState:
     def _pay_result(self, order: Order, outcome: str, delay_s: float, duplicates: int) -> PayResult:
         notices: tuple[Notice, ...] = ()
         second_attempt = None
-        if outcome in ("success", "pay_twice"):
+        # A payment-code order without a notify_url (the real API has none) is not notified.
+        if outcome in PAYING_OUTCOMES and order.command.notify_url:
             # pay_twice: the second attempt is refused, and WeChat's answer to the confused
             # payer's retry is a second copy of the same success notification.
             copies = 1 + duplicates + (1 if outcome == "pay_twice" else 0)
@@ -436,8 +473,9 @@ class SandboxState:
 
     def day_activity(
         self, merchant: Merchant, sub_mchid: str | None, bill_date: date
-    ) -> tuple[list[Order], list[Refund]]:
-        """Orders paid and refunds accepted on `bill_date` (Asia/Shanghai), oldest first."""
+    ) -> tuple[list[Order], list[Refund], list[Order]]:
+        """Orders paid, refunds accepted and paid orders revoked (money returned) on
+        `bill_date` (Asia/Shanghai), oldest first."""
 
         def on_day(instant: datetime | None) -> bool:
             return instant is not None and instant.astimezone(SHANGHAI).date() == bill_date
@@ -456,9 +494,16 @@ class SandboxState:
                 for refund in self._refunds.values()
                 if mine(refund.mchid, refund.command.sub_mchid) and on_day(refund.created_at)
             ]
+            revoked = [
+                order
+                for order in self._orders.values()
+                if mine(order.mchid, order.command.sub_mchid)
+                and order.revoked_refund_id is not None
+                and on_day(order.revoked_at)
+            ]
         paid.sort(key=lambda order: order.success_at or order.created_at)
         refunds.sort(key=lambda refund: refund.created_at)
-        return paid, refunds
+        return paid, refunds, revoked
 
     def keep_bill(self, mchid: str, data: bytes) -> str:
         token = secrets.token_urlsafe(24)
