@@ -1,0 +1,196 @@
+"""Run the UnionPay sandbox on loopback, and drive it from tests and the demo.
+
+with start_unionpay_sandbox(time_scale=0.001) as sandbox:
+    channel = UnionPayChannel(sandbox.adapter_config())
+    ...
+    sandbox.pay(order_id, "success")
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from types import TracebackType
+
+import uvicorn
+
+from cloudpay.channels.unionpay import transformers as tf
+from cloudpay.channels.unionpay.client import UnionPayConfig
+from cloudpay.channels.unionpay.sandbox.app import (
+    DEFAULT_FAULT_HOLD_S,
+    FILE_PATH,
+    Gateway,
+    build_app,
+)
+from cloudpay.channels.unionpay.sandbox.notifier import DeliveryAttempt, Notifier
+from cloudpay.channels.unionpay.sandbox.pki import Hierarchy, Issued, issue_merchant_cert
+from cloudpay.channels.unionpay.sandbox.pki import new_hierarchy as new_pki
+from cloudpay.channels.unionpay.sandbox.state import Merchant, SandboxState
+from cloudpay.channels.unionpay.wire import load_certificate, public_key_pem
+from cloudpay.kernel.clock import Clock, SystemClock
+
+STARTUP_TIMEOUT_S = 10.0
+DEFAULT_MER_ID = "777290058110048"  # the shape of UnionPay's public test merchant numbers
+DEFAULT_REFUND_DELAY_S = 1.0  # sandbox seconds before an accepted refund succeeds
+DEFAULT_FEE_RATE_BPS = 38  # 0.38 %, a common QR-payment merchant rate
+
+
+@dataclass(frozen=True)
+class SandboxMerchant:
+    mer_id: str
+    cert: Issued
+
+
+class _ServerThread(threading.Thread):
+    def __init__(self, server: uvicorn.Server) -> None:
+        super().__init__(name="unionpay-sandbox", daemon=True)
+        self.server = server
+
+    def run(self) -> None:
+        self.server.run()
+
+
+class UnionPaySandbox:
+    """A running sandbox: its URL, certificates, merchants, simulated customer and faults."""
+
+    def __init__(self, gateway: Gateway, server: uvicorn.Server, thread: _ServerThread) -> None:
+        self._gateway, self._server, self._thread = gateway, server, thread
+        port = server.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f"http://{server.config.host}:{port}"
+        self._merchants: dict[str, SandboxMerchant] = {}
+
+    def __repr__(self) -> str:
+        return f"UnionPaySandbox(base_url={self.base_url!r}, merchants={sorted(self._merchants)})"
+
+    @property
+    def pki(self) -> Hierarchy:
+        return self._gateway.pki
+
+    def add_merchant(self, mer_id: str) -> SandboxMerchant:
+        """Register a merchant and issue its signing certificate (its certId)."""
+        cert = issue_merchant_cert(self.pki, mer_id, self._gateway.state.clock.now())
+        key_pem = public_key_pem(load_certificate(cert.cert_pem))
+        self._gateway.state.add_merchant(Merchant(mer_id, cert.cert_id, key_pem))
+        merchant = SandboxMerchant(mer_id, cert)
+        self._merchants[mer_id] = merchant
+        return merchant
+
+    @property
+    def merchant(self) -> SandboxMerchant:
+        return next(iter(self._merchants.values()))
+
+    def adapter_config(
+        self, mer_id: str | None = None, *, timeout_s: float = 5.0
+    ) -> UnionPayConfig:
+        """A `UnionPayConfig` for `mer_id` (default: the first merchant) at this sandbox."""
+        merchant = self._merchants[mer_id] if mer_id else self.merchant
+        return UnionPayConfig(
+            mer_id=merchant.mer_id,
+            signing_private_key_pem=merchant.cert.private_key_pem,
+            signing_cert_id=merchant.cert.cert_id,
+            root_cert_pem=self.pki.root.cert_pem,
+            middle_cert_pem=self.pki.middle.cert_pem,
+            gateway_url=self.base_url,
+            file_url=self.base_url + FILE_PATH,
+            timeout_s=timeout_s,
+        )
+
+    # ------------------------------------------------------------ customer, faults
+
+    def pay(
+        self, order_id: str, outcome: str = "success", *, duplicate_notifications: int = 0
+    ) -> None:
+        """The simulated customer: `success`, `fail`, `timeout` (walks away) or `pay_twice`
+        (one payment, its notification sent twice); raises `CustomerRefused` if it cannot."""
+        notices = self._gateway.state.customer_pay(
+            tf.order_number(order_id), outcome, duplicate_notifications=duplicate_notifications
+        )
+        self._gateway.dispatch(notices)
+
+    def register_auth_code(self, auth_code: str, outcome: str = "success") -> None:
+        """What the next payment with this payment code does: `success`, `pin_pending` or
+        `declined`. Unregistered codes succeed."""
+        self._gateway.state.register_auth_code(auth_code, outcome)
+
+    def confirm_auth_code(self, auth_code: str) -> None:
+        self._gateway.dispatch(self._gateway.state.settle_auth_code(auth_code, confirm=True))
+
+    def abandon_auth_code(self, auth_code: str) -> None:
+        self._gateway.dispatch(self._gateway.state.settle_auth_code(auth_code, confirm=False))
+
+    def inject_fault(self, kind: str, count: int = 1) -> None:
+        """The next `count` gateway calls: `timeout` (done, answer held back), `server_error`
+        (HTTP 500, nothing done) or `bad_signature`."""
+        self._gateway.state.inject_fault(kind, count)
+
+    def set_available(self, available: bool) -> None:
+        """While unavailable every gateway call answers HTTP 503 and does nothing."""
+        self._gateway.state.available = available
+
+    def notification_attempts(self, order_id: str | None = None) -> list[DeliveryAttempt]:
+        number = tf.order_number(order_id) if order_id else None
+        return self._gateway.notifier.attempts(number)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._gateway.notifier.stop()
+
+    def __enter__(self) -> UnionPaySandbox:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_unionpay_sandbox(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    time_scale: float = 1.0,
+    *,
+    clock: Clock | None = None,
+    fault_hold_s: float = DEFAULT_FAULT_HOLD_S,
+    refund_delay_s: float = DEFAULT_REFUND_DELAY_S,
+    fee_rate_bps: int = DEFAULT_FEE_RATE_BPS,
+    mer_id: str = DEFAULT_MER_ID,
+) -> UnionPaySandbox:
+    """Start a sandbox in a background thread with one merchant; `port=0` picks a free port.
+
+    `time_scale` multiplies every sandbox delay (notification retries, refund settlement)."""
+    if time_scale <= 0:
+        raise ValueError("time_scale must be positive")
+    clock = clock or SystemClock()
+    state = SandboxState(
+        clock=clock, time_scale=time_scale, refund_delay_s=refund_delay_s, fee_rate_bps=fee_rate_bps
+    )
+    notifier = Notifier(clock=clock, time_scale=time_scale)
+    gateway = Gateway(state, notifier, new_pki(clock.now()), fault_hold_s=fault_hold_s)
+    config = uvicorn.Config(
+        build_app(gateway),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = _ServerThread(server)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            notifier.stop()
+            raise RuntimeError(f"UnionPay sandbox did not start on {host}:{port}")
+        time.sleep(0.01)
+    sandbox = UnionPaySandbox(gateway, server, thread)
+    sandbox.add_merchant(mer_id)
+    return sandbox
