@@ -20,9 +20,10 @@ UnionPay has no "close order" call. Integrators let `payTimeout` expire the orde
 that is not paid, and refuses a paid one (refund it instead). `cancel_payment` voids a paid
 order the same day (消费撤销) and refunds it in full afterwards.
 
-A query names the original transaction by `orderId` and the `txnTime` it was sent with; the
-adapter remembers the txnTime of what it sent (bounded), and `PaymentCreated.channel_reference`
-carries it for callers that persist it.
+A query names the original transaction by `orderId` and the `txnTime` it was sent with. Our
+`txnTime` is the instant our order or refund id was made (ids are time-ordered), so the API that
+created a payment and a worker that polls it after a restart name the same transaction; the
+adapter also remembers what it sent (bounded), and `PaymentCreated.channel_reference` carries it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from types import TracebackType
 
 import httpx
@@ -58,6 +59,7 @@ from cloudpay.channels.unionpay import wire
 from cloudpay.channels.unionpay.bill import MAX_BILL_BYTES
 from cloudpay.kernel.business_time import business_date
 from cloudpay.kernel.clock import Clock, SystemClock
+from cloudpay.kernel.ids import is_valid_id, timestamp_ms_of
 from cloudpay.kernel.masking import Secret
 
 DEFAULT_GATEWAY_URL = "https://gateway.95516.com"
@@ -173,7 +175,7 @@ class UnionPayChannel:
     # ------------------------------------------------------------ PaymentChannel
 
     def create_payment(self, request: CreatePayment) -> PaymentCreated:
-        fields = tf.create_fields(self._ids, request, self._clock.now())
+        fields = tf.create_fields(self._ids, request, self._sent_at(request.order_id))
         self._remember(request.order_id, fields["txnTime"])
         if request.method == tf.METHOD_WAP:
             # No server call: the payer's browser posts this signed form to the gateway.
@@ -240,7 +242,7 @@ class UnionPayChannel:
             )
         biz = str(paid.raw.get("bizType", tf.BIZ_QR))
         fields = tf.refund_fields(
-            self._ids, request, paid.channel_transaction_id, biz, self._clock.now()
+            self._ids, request, paid.channel_transaction_id, biz, self._sent_at(request.refund_id)
         )
         self._remember(request.refund_id, fields["txnTime"])
         answer = self._post(self._gateway(tf_path=BACK_PATH), fields)
@@ -290,6 +292,14 @@ class UnionPayChannel:
     def _gateway(self, *, tf_path: str) -> str:
         return self._config.gateway_url.rstrip("/") + tf_path
 
+    def _sent_at(self, our_id: str) -> datetime:
+        """The `txnTime` of our order or refund: the instant its id was made (ids are
+        time-ordered), so any process — the API that created it, the worker that polls it
+        after a restart — names the same original transaction. Foreign ids: now."""
+        if is_valid_id(our_id):
+            return datetime.fromtimestamp(timestamp_ms_of(our_id) / 1000, tz=UTC)
+        return self._clock.now()
+
     def _remember(self, our_id: str, txn_time: str) -> None:
         with self._lock:
             self._txn_times[our_id] = txn_time
@@ -300,7 +310,7 @@ class UnionPayChannel:
     def _query(self, our_id: str) -> dict[str, str]:
         with self._lock:
             txn_time = self._txn_times.get(our_id)
-        txn_time = txn_time or tf.format_txn_time(self._clock.now())
+        txn_time = txn_time or tf.format_txn_time(self._sent_at(our_id))
         fields = tf.query_fields(self._ids, our_id, txn_time)
         return self._post(self._gateway(tf_path=QUERY_PATH), fields)
 
