@@ -7,6 +7,7 @@ simulated customer, the notifications the sandbox sent, fault injection and its 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -139,11 +140,15 @@ def pay_notify_query(h: ChannelHarness) -> None:
 
 
 def decline(h: ChannelHarness) -> None:
-    """A declined payment queries as FAILED."""
+    """A declined payment is not taken: FAILED, or still unpaid where the channel lets the
+    payer try again on the same order (Alipay keeps the trade WAIT_BUYER_PAY)."""
     channel = h.channel()
     order_id = create(h, channel)
     h.customer(order_id, "fail")
-    assert channel.query_payment(order_id).status is ChannelPaymentStatus.FAILED
+    assert channel.query_payment(order_id).status in (
+        ChannelPaymentStatus.FAILED,
+        ChannelPaymentStatus.NOT_PAID,
+    )
 
 
 def customer_times_out_then_close(h: ChannelHarness) -> None:
@@ -156,7 +161,11 @@ def customer_times_out_then_close(h: ChannelHarness) -> None:
         ChannelPaymentStatus.PAYING,
     )
     channel.close_payment(order_id)
-    assert channel.query_payment(order_id).status is ChannelPaymentStatus.CLOSED
+    # A channel without a close API (UnionPay) reverses (冲正) the order: no transaction is left.
+    assert channel.query_payment(order_id).status in (
+        ChannelPaymentStatus.CLOSED,
+        ChannelPaymentStatus.NOT_FOUND,
+    )
     channel.close_payment(order_id)  # closing twice is harmless
 
 
@@ -204,7 +213,11 @@ def refunds_partial_full_and_over(h: ChannelHarness) -> None:
     with pytest.raises(ChannelError) as over:
         refund(channel, order_id, 1, 1000)
     assert over.value.kind is ChannelErrorKind.REJECTED
-    assert channel.query_payment(order_id).status is ChannelPaymentStatus.REFUNDED
+    # UnionPay's query reports the consumption itself; its refunds are transactions of their own.
+    assert channel.query_payment(order_id).status in (
+        ChannelPaymentStatus.REFUNDED,
+        ChannelPaymentStatus.SUCCEEDED,
+    )
 
 
 def refund_is_idempotent_by_id(h: ChannelHarness) -> None:
@@ -251,7 +264,8 @@ def tampered_notification_rejected(h: ChannelHarness) -> None:
     channel = h.channel()
     order_id = paid_order(h, channel)
     (raw,) = h.notifications(order_id, 1)
-    tampered = raw.body.replace(b'"summary"', b'"Summary"', 1)
+    # Change one digit the signature covers, whatever the channel's body format (JSON, form).
+    tampered = re.sub(rb"\d", lambda digit: b"8" if digit[0] == b"9" else b"9", raw.body, count=1)
     assert tampered != raw.body
     with pytest.raises(NotificationRejected):
         channel.parse_notification(raw.headers, tampered)

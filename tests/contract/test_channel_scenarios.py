@@ -7,11 +7,14 @@ from datetime import date, datetime
 
 import pytest
 
+from cloudpay.channels.alipay.sandbox import start_alipay_sandbox
 from cloudpay.channels.protocol import PaymentChannel
 from cloudpay.channels.wechat import WeChatPayChannel
 from cloudpay.channels.wechat.bill import parse_trade_bill
 from cloudpay.channels.wechat.sandbox import WeChatSandbox, start_wechat_sandbox
 from cloudpay.kernel.business_time import SHANGHAI
+from tests.contract.harness_alipay import AlipayHarness, AlipayNotifyReceiver
+from tests.contract.harness_unionpay import UnionPayHarness, unionpay_harness
 from tests.contract.receiver import NotificationReceiver
 from tests.contract.scenarios import SCENARIOS, BillEntry, ChannelHarness, RawNotification
 
@@ -70,7 +73,23 @@ def wechat() -> Iterator[WeChatHarness]:
     receiver.close()
 
 
-HARNESSES = ["wechat"]
+@pytest.fixture(scope="module")
+def alipay() -> Iterator[AlipayHarness]:
+    receiver = AlipayNotifyReceiver()
+    with start_alipay_sandbox(time_scale=0.001, fault_hold_s=1.0) as sandbox:
+        harness = AlipayHarness(sandbox, receiver)
+        yield harness
+        harness.close()
+    receiver.close()
+
+
+@pytest.fixture(scope="module")
+def unionpay() -> Iterator[UnionPayHarness]:
+    with unionpay_harness() as harness:
+        yield harness
+
+
+HARNESSES = ["wechat", "alipay", "unionpay"]
 
 
 @pytest.fixture(params=HARNESSES)

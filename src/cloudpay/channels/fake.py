@@ -158,7 +158,7 @@ class FakeChannel:
             self.refunds[request.refund_id] = result
             return result
 
-    def query_refund(self, refund_id: str) -> RefundStatus:
+    def query_refund(self, refund_id: str, *, order_id: str | None = None) -> RefundStatus:
         with self._lock:
             self._maybe_fail()
             return self.refunds.get(refund_id) or RefundStatus(

@@ -168,7 +168,10 @@ class PaymentChannel(Protocol):
 
     def refund(self, request: RefundRequest) -> RefundStatus: ...
 
-    def query_refund(self, refund_id: str) -> RefundStatus: ...
+    def query_refund(self, refund_id: str, *, order_id: str | None = None) -> RefundStatus:
+        """A refund's state; `order_id` is the refund's order (Alipay needs it to look a refund
+        up, the others ignore it)."""
+        ...
 
     def parse_notification(self, headers: Mapping[str, str], body: bytes) -> ChannelNotification:
         """Verify the signature, decrypt, parse; raise `NotificationRejected` if it fails."""

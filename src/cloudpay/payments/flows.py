@@ -408,7 +408,7 @@ def poll_processing_refunds(
 def _poll_refund(transact: Transact, ctx: ChannelContext, refund_id: str) -> None:
     refund = transact(lambda uow: service.get_refund(uow, refund_id=refund_id))
     order = transact(lambda uow: service.get_order(uow, order_id=refund.order_id))
-    status = ctx.channels.get(order.connector_key).query_refund(refund.id)
+    status = ctx.channels.get(order.connector_key).query_refund(refund.id, order_id=order.id)
     transact(
         lambda uow: service.apply_refund_status(
             uow, refund_id=refund_id, status=status, source="poll"

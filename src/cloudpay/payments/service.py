@@ -310,6 +310,11 @@ def apply_payment_status(
     """Move an order to what the channel says, once; repeats and late news change nothing."""
     order = _order(uow, order_id, lock=True)
     paid = status.status in (ChannelPaymentStatus.SUCCEEDED, ChannelPaymentStatus.REFUNDED)
+    if paid and order.status not in PAID_STATUSES and order.status not in OPEN_STATUSES:
+        # Money taken for an order we closed (a QR scanned after an early close): never drop
+        # it silently; refusing keeps the channel retrying and reconciliation raises it.
+        raise Conflict(f"the channel reports a payment for a {order.status} order",
+                       code="channel_paid_after_close")  # fmt: skip
     if order.status in PAID_STATUSES or order.status not in OPEN_STATUSES:
         return order
     if paid:

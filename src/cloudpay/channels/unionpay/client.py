@@ -251,7 +251,7 @@ class UnionPayChannel:
         # 00 means accepted (受理); the outcome comes by notification or query.
         return self._mapped_refund(answer, "05", request.refund_id)
 
-    def query_refund(self, refund_id: str) -> RefundStatus:
+    def query_refund(self, refund_id: str, *, order_id: str | None = None) -> RefundStatus:
         answer = self._query(refund_id)
         if answer.get("respCode") != tf.RESP_OK:
             raise refusal(answer, mutating=False)

@@ -263,7 +263,7 @@ class WeChatPayChannel:
         answer = self._call("POST", tf.REFUNDS_PATH, body).json()
         return _same_refund(request.refund_id, _mapped(lambda: tf.refund_status(answer)))
 
-    def query_refund(self, refund_id: str) -> RefundStatus:
+    def query_refund(self, refund_id: str, *, order_id: str | None = None) -> RefundStatus:
         answer = self._call("GET", tf.refund_query_path(self._ids, refund_id)).json()
         return _same_refund(refund_id, _mapped(lambda: tf.refund_status(answer)))
 

@@ -1,0 +1,224 @@
+"""Run the Alipay sandbox on loopback, and drive it from tests and the CLI.
+
+with start_alipay_sandbox(time_scale=0.001) as sandbox:
+    channel = AlipayChannel(sandbox.adapter_config())
+    ...
+    sandbox.pay(order_id, "success")
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from cloudpay.channels.alipay.client import AlipayConfig
+from cloudpay.channels.alipay.sandbox.app import DEFAULT_FAULT_HOLD_S, SandboxApi, build_app
+from cloudpay.channels.alipay.sandbox.core import AlipayKey, SandboxCore
+from cloudpay.channels.alipay.sandbox.grants import sandbox_user_id
+from cloudpay.channels.alipay.sandbox.notifier import DeliveryAttempt, Notifier
+from cloudpay.channels.alipay.sandbox.state import DEFAULT_FEE_RATE_BP, App, SandboxState
+from cloudpay.kernel.clock import Clock, SystemClock
+from cloudpay.kernel.crypto import generate_rsa_key_pair
+from cloudpay.kernel.masking import Secret
+
+STARTUP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class SandboxAppCredentials:
+    """An Alipay app's keys as the merchant holds them; the private key masked."""
+
+    app_id: str
+    seller_id: str  # the merchant's Alipay account (2088…)
+    private_key_pem: Secret[str] = field(repr=False)
+    public_key_pem: str = field(repr=False)  # uploaded to Alipay: verifies our requests
+
+
+def new_alipay_credentials(app_id: str = "2021000000000001") -> SandboxAppCredentials:
+    keys = generate_rsa_key_pair()
+    seller_id = "2088" + app_id[-12:].rjust(12, "0")
+    return SandboxAppCredentials(app_id, seller_id, keys.private_key_pem, keys.public_key_pem)
+
+
+class _ServerThread(threading.Thread):
+    def __init__(self, server: uvicorn.Server) -> None:
+        super().__init__(name="alipay-sandbox", daemon=True)
+        self.server = server
+
+    def run(self) -> None:
+        self.server.run()
+
+
+class AlipaySandbox:
+    """A running sandbox: its URLs, apps, simulated customer, faults and notifications."""
+
+    def __init__(self, core: SandboxCore, server: uvicorn.Server, thread: _ServerThread) -> None:
+        self._core, self._server, self._thread = core, server, thread
+        port = server.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f"http://{server.config.host}:{port}"
+        self.gateway_url = f"{self.base_url}/gateway.do"
+        self.oauth_url = f"{self.base_url}/oauth2/publicAppAuthorize.htm"
+        self._credentials: dict[str, SandboxAppCredentials] = {}
+
+    def __repr__(self) -> str:
+        return f"AlipaySandbox(base_url={self.base_url!r}, apps={sorted(self._credentials)})"
+
+    def add_app(self, credentials: SandboxAppCredentials) -> SandboxAppCredentials:
+        app = App(credentials.app_id, credentials.public_key_pem, credentials.seller_id)
+        self._core.state.add_app(app)
+        self._credentials[credentials.app_id] = credentials
+        return credentials
+
+    @property
+    def app(self) -> SandboxAppCredentials:
+        """The first app (the one a sandbox starts with)."""
+        return next(iter(self._credentials.values()))
+
+    @property
+    def alipay_public_key_pem(self) -> str:
+        return self._core.key.public_key_pem
+
+    def adapter_config(self, app_id: str | None = None, *, timeout_s: float = 5.0) -> AlipayConfig:
+        """An `AlipayConfig` for `app_id` (default: the first app) at this sandbox."""
+        credentials = self._credentials[app_id] if app_id else self.app
+        return AlipayConfig(
+            app_id=credentials.app_id,
+            app_private_key_pem=credentials.private_key_pem,
+            alipay_public_key_pem=self.alipay_public_key_pem,
+            gateway_url=self.gateway_url,
+            oauth_url=self.oauth_url,
+            timeout_s=timeout_s,
+        )
+
+    def sandbox_user_id(self, app_id: str | None = None) -> str:
+        """The payer id every OAuth consent for `app_id` resolves to."""
+        return sandbox_user_id(app_id or self.app.app_id)
+
+    def issue_app_auth_token(self, app_id: str | None = None) -> str:
+        """A merchant authorises the app to call for it (第三方应用授权): its app_auth_token."""
+        return self._core.grants.issue_app_auth_token(app_id or self.app.app_id)
+
+    # ------------------------------------------------------------ customer, faults, notices
+
+    def pay(
+        self,
+        out_trade_no: str,
+        outcome: str = "success",
+        *,
+        app_id: str | None = None,
+        notify_delay_s: float = 0.0,
+        duplicate_notifications: int = 0,
+    ) -> dict[str, Any]:
+        """The simulated customer: `success`, `fail`, `timeout` (walks away), `pay_twice`.
+        On a micropay waiting for the password, `success` confirms and `timeout` abandons."""
+        return self._core.customer_pay(
+            out_trade_no,
+            outcome,
+            app_id=app_id,
+            notify_delay_s=notify_delay_s,
+            duplicate_notifications=duplicate_notifications,
+        )
+
+    def register_auth_code(self, auth_code: str, outcome: str) -> None:
+        """What the next micropay with this payment code does: `success` (the default),
+        `password_pending` (10003, confirm later with `pay`) or `insufficient_balance`."""
+        self._core.state.register_auth_code(auth_code, outcome)
+
+    def inject_fault(self, kind: str, count: int = 1) -> None:
+        """The next `count` gateway calls: `timeout` (acted on, answer held back),
+        `server_error` (HTTP 500, nothing done) or `bad_signature`."""
+        self._core.state.inject_fault(kind, count)
+
+    def set_available(self, available: bool) -> None:
+        """While False every gateway call answers HTTP 503 without doing anything."""
+        self._core.state.available = available
+
+    def notification_attempts(self, out_trade_no: str | None = None) -> list[DeliveryAttempt]:
+        return self._core.notifier.attempts(out_trade_no)
+
+    def describe(self) -> dict[str, Any]:
+        """What to print for a developer: URLs and ids, no secrets."""
+        return {
+            "gateway_url": self.gateway_url,
+            "oauth_url": self.oauth_url,
+            "apps": [
+                {"app_id": c.app_id, "seller_id": c.seller_id} for c in self._credentials.values()
+            ],
+            "customer": f"POST {self.base_url}/sandbox/customer/pay",
+        }
+
+    # ------------------------------------------------------------ lifecycle
+
+    def wait(self) -> None:
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.5)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._core.notifier.stop()
+
+    def __enter__(self) -> AlipaySandbox:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_alipay_sandbox(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    time_scale: float = 1.0,
+    *,
+    clock: Clock | None = None,
+    fault_hold_s: float = DEFAULT_FAULT_HOLD_S,
+    fee_rate_bp: int = DEFAULT_FEE_RATE_BP,
+    refund_window_s: float | None = None,
+    credentials: SandboxAppCredentials | None = None,
+) -> AlipaySandbox:
+    """Start a sandbox in a background thread; `port=0` picks a free port.
+
+    `time_scale` multiplies every sandbox delay: 0.001 runs Alipay's 25-hour notification
+    retry schedule in about 90 seconds. `fee_rate_bp` is the 服务费 rate in the bills;
+    with `refund_window_s` (sandbox clock seconds) a paid trade becomes TRADE_FINISHED.
+    """
+    if time_scale <= 0:
+        raise ValueError("time_scale must be positive")
+    clock = clock or SystemClock()
+    keys = generate_rsa_key_pair()
+    window = timedelta(seconds=refund_window_s) if refund_window_s is not None else None
+    state = SandboxState(clock=clock, fee_rate_bp=fee_rate_bp, refund_window=window)
+    core = SandboxCore(
+        state,
+        Notifier(clock=clock, time_scale=time_scale),
+        AlipayKey(keys.private_key_pem, keys.public_key_pem),
+    )
+    api = SandboxApi(core, fault_hold_s=fault_hold_s)
+    config = uvicorn.Config(
+        build_app(api), host=host, port=port, log_level="warning", access_log=False,
+        lifespan="off", timeout_graceful_shutdown=1,
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = _ServerThread(server)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            core.notifier.stop()
+            raise RuntimeError(f"Alipay sandbox did not start on {host}:{port}")
+        time.sleep(0.01)
+    sandbox = AlipaySandbox(core, server, thread)
+    api.base_url = sandbox.base_url
+    sandbox.add_app(credentials or new_alipay_credentials())
+    return sandbox
