@@ -27,6 +27,7 @@ import httpx
 from sqlalchemy import Engine, func, select, table
 from stdnum.cn import uscc
 
+from cloudpay.channels.protocol import PaymentChannel
 from cloudpay.channels.registry import ChannelRegistry
 from cloudpay.channels.wechat import WeChatPayChannel
 from cloudpay.channels.wechat.sandbox import WeChatSandbox, start_wechat_sandbox
@@ -266,23 +267,29 @@ def open_sandbox() -> Iterator[tuple[WeChatSandbox, ShiftedClock]]:
 
 @contextmanager
 def open_gateway(
-    settings: Settings, engine: Engine, sandbox: WeChatSandbox, clock: ShiftedClock
-) -> Iterator[Gateway]:
-    """Our server on a free loopback port, wired to `sandbox`, with a merchant onboarded."""
+    settings: Settings, engine: Engine, sandbox: WeChatSandbox, clock: ShiftedClock,
+    *, connectors: dict[str, PaymentChannel] | None = None,
+    methods: tuple[str, ...] = METHODS,
+) -> Iterator[Gateway]:  # fmt: skip
+    """Our server on a free loopback port, wired to `sandbox` (and any other `connectors`, by
+    registry key), with a merchant onboarded whose app enables `methods`."""
     webhooks = NotificationReceiver()
     channel = WeChatPayChannel(sandbox.adapter_config(timeout_s=CHANNEL_TIMEOUT_S), clock=clock)
+    registry = ChannelRegistry([channel])
+    for key, connector in (connectors or {}).items():
+        registry.register(connector, key=key)
     app = create_app(settings, engine=engine, clock=clock)
     try:
         with serving(app) as http:
             # The port is known only now: channels notify the server's own URL.
-            context = ChannelContext(ChannelRegistry([channel]), str(http.base_url), clock)
+            context = ChannelContext(registry, str(http.base_url), clock)
             app.state.channel_context = context
             keyring = app.state.platform_keyring
             worker = WorkerContext(
                 engine=engine, clock=clock, channel_context=context,
                 sign_webhook=lambda body: keyring.sign_now(body, clock),
             )  # fmt: skip
-            merchant = onboard(http, notify_url=webhooks.url + WEBHOOK_PATH)
+            merchant = onboard(http, notify_url=webhooks.url + WEBHOOK_PATH, methods=methods)
             transport = RecordingTransport()
             client = CloudPayClient(
                 str(http.base_url), merchant.app_id, merchant.private_key, merchant.serial_no,

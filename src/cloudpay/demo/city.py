@@ -58,6 +58,7 @@ class Onboarded:
     serial_no: str
     private_key_pem: str
     private_key_path: Path
+    store_codes: tuple[str, ...] = ()  # each store's one QR: /pay/{store_code}
 
 
 def _digits(seed: str, count: int) -> str:
@@ -116,17 +117,20 @@ def seed_city(
 
         def work(
             uow: UnitOfWork, m: DemoMerchant = m, index: int = index
-        ) -> tuple[str, str, str, str]:
+        ) -> tuple[str, str, str, str, tuple[str, ...]]:
             merchant_id = _find_or_onboard(uow, vault, m, index)
+            stores = tuple(s.store_code for s in merchants.list_stores(uow, merchant_id))
             key = merchants.prepare_key(KeyAlgorithm.RSA)
             app = merchants.create_app(uow, merchant_id, name=f"{m.key} till",
                                        notify_url=notify_url, key=key)  # fmt: skip
             assert key.private_key is not None
-            return merchant_id, app.id, key.serial_no, key.private_key.reveal()
+            return merchant_id, app.id, key.serial_no, key.private_key.reveal(), stores
 
-        merchant_id, app_id, serial_no, private_pem = run_in_transaction(engine, work, clock=clock)
+        merchant_id, app_id, serial_no, private_pem, stores = run_in_transaction(
+            engine, work, clock=clock
+        )
         path = keys_dir / f"{app_id}.pem"
         path.write_text(private_pem)
         path.chmod(0o600)
-        onboarded.append(Onboarded(m, merchant_id, app_id, serial_no, private_pem, path))
+        onboarded.append(Onboarded(m, merchant_id, app_id, serial_no, private_pem, path, stores))
     return onboarded

@@ -1,9 +1,13 @@
-"""A day at the gateway: the demo city's merchants take WeChat payments through the real API.
+"""A day at the gateway: the demo city's merchants take payments through the real API.
 
-Everything is real and on loopback: our API (uvicorn), the WeChat Pay v3 sandbox, the worker
-(polling, webhooks), and a merchant webhook receiver that is down for the first part of the
-day. Merchants call the API through the Python SDK with their own keys; the sandbox's
-simulated customers pay, decline, walk away, or pay twice.
+Everything is real and on loopback: our API (uvicorn), four channel sandboxes (WeChat Pay
+through the city bank and through a service provider, Alipay, UnionPay — `channels.py`), the
+worker (polling, webhooks), and a merchant webhook receiver that is down for the first part of
+the day. Merchants call the API through the Python SDK with their own keys: QR orders, payment
+codes at the till, and payers scanning a store's one QR from their wallet's browser
+(`shoppers.py`). The city bank's WeChat sandbox is down for a stretch of the day; routing
+sends those payments to the provider. The sandboxes' simulated customers pay, decline, walk
+away, or pay twice.
 """
 
 from __future__ import annotations
@@ -19,20 +23,21 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-from cloudpay.channels.registry import ChannelRegistry
-from cloudpay.channels.wechat import WeChatPayChannel
-from cloudpay.channels.wechat.sandbox.server import WeChatSandbox, start_wechat_sandbox
 from cloudpay.config import Settings
+from cloudpay.demo.channels import DemoChannels, configure_routes, start_channels
 from cloudpay.demo.city import Onboarded, seed_city
 from cloudpay.demo.servers import RunningServer, WebhookReceiver, serve_in_thread
+from cloudpay.demo.shoppers import pay_at_store, payment_code
 from cloudpay.kernel.clock import Clock
 from cloudpay.main import create_app
 from cloudpay.payments import ChannelContext
 from cloudpay.sdk import CloudPayAPIError, CloudPayClient
 from cloudpay.worker import WorkerContext, run_worker
 
-SANDBOX_TIME_SCALE = 0.05  # WeChat's 15 s notification retry becomes 0.75 s
 OUTCOMES = (("success", 82), ("fail", 6), ("timeout", 7), ("pay_twice", 5))
+KINDS = (("wechat_native", 34), ("alipay_qr", 24), ("unionpay_qr", 10), ("micropay", 20),
+         ("store_qr", 12))  # fmt: skip
+BANK_DOWN = (0.30, 0.45)  # the share of the day the city bank's WeChat API is down
 RECEIVER_DOWN_SHARE = 0.4  # of the day's orders, while the merchant's endpoint is down
 REFUND_SHARE = 0.06
 SETTLE_TIMEOUT_S = 30.0
@@ -44,13 +49,16 @@ class GatewayDay:
 
     app: FastAPI
     api: RunningServer
-    sandbox: WeChatSandbox
+    channels: DemoChannels
+    routes: dict[str, str]  # connector → route id
     receiver: WebhookReceiver
     receiver_server: RunningServer
     worker_stop: threading.Event
     city: list[Onboarded]
     clients: dict[str, CloudPayClient]
     outcomes: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = field(default_factory=Counter)
+    payers: random.Random = field(default_factory=lambda: random.Random(11))  # what payers do
     orders: list[dict[str, Any]] = field(default_factory=list)
     refunds: list[dict[str, Any]] = field(default_factory=list)
     resent: int = 0
@@ -62,16 +70,15 @@ class GatewayDay:
             client.close()
         self.api.stop()
         self.receiver_server.stop()
-        self.sandbox.stop()
+        self.channels.stop()
 
 
 def start_gateway(engine: Engine, clock: Clock, settings: Settings, *, port: int) -> GatewayDay:
-    sandbox = start_wechat_sandbox(time_scale=SANDBOX_TIME_SCALE)
+    channels = start_channels(clock)
     app = create_app(settings, engine=engine, clock=clock)
     api = serve_in_thread(app, port=port)
-    app.state.channel_context = ChannelContext(
-        ChannelRegistry([WeChatPayChannel(sandbox.adapter_config(), clock=clock)]), api.url, clock
-    )
+    app.state.channel_context = ChannelContext(channels.registry(), api.url, clock)
+    routes = configure_routes(engine, clock, app.state.channel_context.channels)
     keyring = app.state.platform_keyring
     receiver = WebhookReceiver(platform_keys=lambda: keyring.public_keys())
     receiver_server = serve_in_thread(receiver.app())
@@ -88,7 +95,7 @@ def start_gateway(engine: Engine, clock: Clock, settings: Settings, *, port: int
         o.merchant.key: CloudPayClient(api.url, o.app_id, o.private_key_pem, o.serial_no)
         for o in city
     }
-    return GatewayDay(app, api, sandbox, receiver, receiver_server, stop, city, clients)
+    return GatewayDay(app, api, channels, routes, receiver, receiver_server, stop, city, clients)
 
 
 def run_day(day: GatewayDay, *, orders: int, seed: int = 7) -> None:
@@ -97,30 +104,53 @@ def run_day(day: GatewayDay, *, orders: int, seed: int = 7) -> None:
     for index in range(orders):
         if index == int(orders * RECEIVER_DOWN_SHARE):
             day.receiver.down = False  # the merchant's endpoint is back
+        day.channels.bank_wechat.set_available(not _bank_down(index, orders))
         _one_order(day, rng, f"{run_tag}{index:05d}")
+    day.channels.bank_wechat.set_available(True)
     _wait_until_settled(day)
     _refund_some(day, rng, run_tag)
     _wait_until_settled(day)
     _resend_failed_webhooks(day)
 
 
+def _bank_down(index: int, orders: int) -> bool:
+    return int(orders * BANK_DOWN[0]) <= index < int(orders * BANK_DOWN[1])
+
+
 def _one_order(day: GatewayDay, rng: random.Random, number: str) -> None:
     onboarded = rng.choice(day.city)
     low, high = onboarded.merchant.ticket_fen
+    amount = rng.randint(low, high)
+    kind = rng.choices([k for k, _ in KINDS], weights=[w for _, w in KINDS])[0]
+    day.kinds[kind] += 1
+    if kind == "store_qr":
+        order = pay_at_store(day.api.url, day.channels, onboarded, amount, rng)
+        if order is not None:
+            day.orders.append({"merchant": onboarded.merchant.key, **order})
+        return
     client = day.clients[onboarded.merchant.key]
+    fields: dict[str, Any] = {"method": kind}
+    if kind == "micropay":
+        fields["auth_code"] = payment_code(day.channels, rng)
     order = client.create_order(
-        out_trade_no=f"{onboarded.merchant.key[:3].upper()}{number}",
-        amount=rng.randint(low, high), subject=f"{onboarded.merchant.legal_name} 消费",
-        method="wechat_native", metadata={"till": "1"},
+        out_trade_no=f"{onboarded.merchant.key[:3].upper()}{number}", amount=amount,
+        subject=f"{onboarded.merchant.legal_name} 消费", metadata={"till": "1"}, **fields,
     )  # fmt: skip
-    outcome = rng.choices([o for o, _ in OUTCOMES], weights=[w for _, w in OUTCOMES])[0]
-    day.sandbox.pay(
-        order["id"], outcome, duplicate_notifications=1 if outcome == "pay_twice" else 0
-    )
-    if outcome == "timeout":  # the customer walked away: the till cancels the order
-        order = client.close_order(order["id"])
-    day.outcomes[outcome] += 1
+    if kind != "micropay" and order["status"] == "paying":
+        order = _customer_acts(day, client, order, rng)
     day.orders.append({"merchant": onboarded.merchant.key, **order})
+
+
+def _customer_acts(
+    day: GatewayDay, client: CloudPayClient, order: dict[str, Any], rng: random.Random
+) -> dict[str, Any]:
+    outcome = day.payers.choices([o for o, _ in OUTCOMES], weights=[w for _, w in OUTCOMES])[0]
+    sandbox = day.channels.sandbox_for(order["routing"]["connector"])
+    sandbox.pay(order["id"], outcome, duplicate_notifications=1 if outcome == "pay_twice" else 0)
+    day.outcomes[outcome] += 1
+    if outcome == "timeout":  # the customer walked away: the till cancels the order
+        return client.close_order(order["id"])
+    return order
 
 
 def _refund_some(day: GatewayDay, rng: random.Random, run_tag: str) -> None:

@@ -25,10 +25,12 @@ def _day_table(day: GatewayDay, orders: list[dict[str, Any]]) -> Table:
     by_status = Counter(o["status"] for o in orders)
     paid = [o for o in orders if o["status"] in ("succeeded", "partially_refunded", "refunded")]
     refunded_fen = sum(r["amount"] for r in day.refunds)
-    table = Table(
-        title="The demo city's day at the gateway (WeChat Pay sandbox)", show_header=False
-    )
-    table.add_row("orders created (signed SDK calls)", f"{len(orders)}", "")
+    table = Table(title="The demo city's day at the gateway (WeChat Pay, Alipay, UnionPay)",
+                  show_header=False)  # fmt: skip
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(day.kinds.items()))
+    table.add_row("orders created", f"{len(orders)}", kinds)
+    acts = ", ".join(f"{outcome} {n}" for outcome, n in sorted(day.outcomes.items()))
+    table.add_row("what QR payers did", acts, "")
     table.add_row("paid", f"{len(paid)}", _yuan(sum(o["amount"] for o in paid)))
     table.add_row("declined by the payer's bank", f"{by_status['failed']}", "found by polling")
     table.add_row("walked away, closed by the till", f"{by_status['closed']}", "")
@@ -44,6 +46,27 @@ def _day_table(day: GatewayDay, orders: list[dict[str, Any]]) -> Table:
         f"{day.receiver.refused_while_down} attempts hit the endpoint while it was down, "
         f"retried on schedule (15 s, 15 s, 30 s …); {day.resent} resent by the merchant",
     )
+    return table
+
+
+def _routing_table(day: GatewayDay, orders: list[dict[str, Any]]) -> Table:
+    """Per route: orders, what they cost, and the failovers; the fee saved against always
+    taking each order's dearest eligible route."""
+    routed = [o for o in orders if o.get("routing")]
+    table = Table(title="Routing (cheapest healthy route; failover when a channel is down)")
+    for column in ("route", "orders", "channel cost", "failed over from here"):
+        table.add_column(column)
+    names = {route_id: connector for connector, route_id in day.routes.items()}
+    for route_id, connector in names.items():
+        mine = [o for o in routed if o["routing"]["route_id"] == route_id]
+        away = [o for o in routed if any(a["route_id"] == route_id
+                                         for a in o["routing"]["attempts"])]  # fmt: skip
+        cost = sum(o["routing"]["cost_fen"] or 0 for o in mine)
+        table.add_row(connector, str(len(mine)), _yuan(cost), str(len(away)))
+    paid = sum(o["routing"]["cost_fen"] or 0 for o in routed)
+    dearest = sum(o["routing"]["decision"]["most_expensive_fen"] for o in routed)
+    table.add_row("total", str(len(routed)), _yuan(paid),
+                  f"saved {_yuan(dearest - paid)} vs the dearest route each time")  # fmt: skip
     return table
 
 
@@ -79,6 +102,7 @@ def print_gateway_report(
     console = Console(width=140)
     orders = fresh_orders(day)
     console.print(_day_table(day, orders))
+    console.print(_routing_table(day, orders))
     console.print(_merchant_table(engine, day, orders))
     verdict = "[green]✓ books balance[/green]" if report.ok else "[red]✗ books do not balance[/red]"
     for ledger, totals in report.totals.items():
@@ -94,13 +118,15 @@ def _print_try_it(console: Console, day: GatewayDay, settings: Settings) -> None
     token = settings.operator_token.get_secret_value()
     noodles = day.city[0]
     api = day.api.url
+    stores = ", ".join(f"{api}/pay/{code}" for o in day.city for code in o.store_codes)
     console.print(
         f"\nTry it (while `cloudpay demo` serves; `--once` has already stopped):\n"
         f"  API docs        {api}/docs\n"
         f"  platform keys   {api}/v1/platform/keys\n"
         f"  books check     curl -H 'Authorization: Bearer {token}' {api}/v1/ledger/check\n"
         f"  merchants       curl -H 'Authorization: Bearer {token}' {api}/v1/merchants\n"
-        f"  WeChat sandbox  {day.sandbox.base_url}\n"
+        f"  sandboxes       {', '.join(f'{k} {u}' for k, u in day.channels.urls().items())}\n"
+        f"  store QR pages  {stores}\n"
         f"  as the noodle shop (app {noodles.app_id}, key {noodles.private_key_path}):\n"
         f"    from cloudpay.sdk import CloudPayClient\n"
         f"    key = open('{noodles.private_key_path}').read()\n"
@@ -108,5 +134,6 @@ def _print_try_it(console: Console, day: GatewayDay, settings: Settings) -> None
         f"    order = shop.create_order(out_trade_no='TRY1', amount=2800, subject='牛肉面',"
         f" method='wechat_native')\n"
         f"  then pay it as the customer:\n"
-        f"    cloudpay sandbox pay ORDER_ID --outcome success --base-url {day.sandbox.base_url}"
+        f"    cloudpay sandbox pay ORDER_ID --outcome success"
+        f" --base-url {day.channels.bank_wechat.base_url}"
     )
