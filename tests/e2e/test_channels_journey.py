@@ -5,7 +5,9 @@ charging anyone twice; forged notifications change nothing."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -14,11 +16,14 @@ from sqlalchemy import Engine
 
 from cloudpay.channels.alipay import AlipayChannel
 from cloudpay.channels.alipay.sandbox import AlipaySandbox, start_alipay_sandbox
+from cloudpay.channels.alipay.sandbox.notifier import signed_form
 from cloudpay.channels.unionpay import UnionPayChannel
 from cloudpay.channels.unionpay.sandbox import UnionPaySandbox, start_unionpay_sandbox
 from cloudpay.channels.wechat import WeChatPayChannel
 from cloudpay.channels.wechat.sandbox import WeChatSandbox, start_wechat_sandbox
 from cloudpay.config import Settings
+from cloudpay.demo.channels import DemoChannels
+from cloudpay.demo.shoppers import pay_at_store
 from cloudpay.sdk import CloudPayAPIError
 from tests.conftest import OPERATOR_HEADERS
 from tests.e2e.gateway import (
@@ -35,11 +40,13 @@ ALL_METHODS = (
     "wechat_native", "wechat_jsapi", "wechat_micropay", "alipay_qr", "alipay_jsapi",
     "alipay_micropay", "unionpay_qr", "unionpay_wap", "unionpay_micropay", "micropay",
 )  # fmt: skip
-WECHAT_CODE, ALIPAY_CODE, UNIONPAY_CODE = (
-    "134567890123456789",
-    "286543210987654321",
-    ("6212345678901234567"),
-)
+# Payment codes are single use in the sandboxes (as in the wallets): a fresh one per call.
+PAYMENT_CODE_SHAPES = {"wechat": ("13", 18), "alipay": ("28", 18), "unionpay": ("62", 19)}
+
+
+def fresh_code(wallet: str) -> str:
+    prefix, length = PAYMENT_CODE_SHAPES[wallet]
+    return prefix + str(uuid.uuid4().int)[: length - len(prefix)]
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +127,10 @@ def test_a_qr_order_is_paid_notified_webhooked_and_refunded(
     world.assert_books_balance()
 
 
-@pytest.mark.parametrize(
-    ("code", "wallet"),
-    [(WECHAT_CODE, "wechat"), (ALIPAY_CODE, "alipay"), (UNIONPAY_CODE, "unionpay")],
-)
-def test_a_payment_code_of_any_wallet_pays_at_once(world: Gateway, code: str, wallet: str) -> None:
+@pytest.mark.parametrize("wallet", ["wechat", "alipay", "unionpay"])
+def test_a_payment_code_of_any_wallet_pays_at_once(world: Gateway, wallet: str) -> None:
     """`micropay` reads the wallet from the code and the channel answers paid in the call."""
+    code = fresh_code(wallet)
     order = world.client.create_order(
         out_trade_no=f"M{wallet[:3]}1",
         amount=1_888,
@@ -157,7 +162,7 @@ def test_a_password_pending_payment_code_is_polled_until_the_payer_confirms(
     """Alipay answers 10003 (the payer must enter a password): the order waits, the worker
     asks every 5 s, and once the payer confirms the order succeeds."""
     alipay, _, _ = others
-    code = "286543210987650001"
+    code = fresh_code("alipay")
     alipay.register_auth_code(code, "password_pending")
     order = world.client.create_order(out_trade_no="MPW1", amount=2_000, subject="超市",
                                       method="micropay", auth_code=code)  # fmt: skip
@@ -227,3 +232,81 @@ def test_a_forged_notification_is_refused_and_changes_nothing(
     assert not (response.status_code == 200 and response.text.strip() == accepted)
     assert world.client.get_order(order["id"])["status"] == "paying"
     assert world.row_counts() == before
+
+
+def _signed_alipay_notice(alipay: AlipaySandbox, **fields: str) -> bytes:
+    """A notification signed with the sandbox's Alipay key: genuine, whatever it claims."""
+    params = {
+        "notify_id": f"n{fields['out_trade_no'][-12:]}{fields.get('total_amount', '')}",
+        "notify_time": "2026-11-25 12:00:00", "notify_type": "trade_status_sync",
+        "app_id": alipay.app.app_id, "charset": "utf-8", "version": "1.0",
+        "sign_type": "RSA2", "trade_no": "2026112522001400000000000001",
+        "trade_status": "TRADE_SUCCESS", "gmt_payment": "2026-11-25 12:00:00", **fields,
+    }  # fmt: skip
+    return signed_form(params, alipay._core.key.sign)  # the sandbox's key: no public signer
+
+
+@pytest.mark.parametrize(
+    ("claim", "order_known"),
+    [({"total_amount": "5.01"}, True), ({"out_trade_no": "ord_01NOSUCHORDER0000000000000"}, False)],
+)
+def test_a_genuine_notification_that_disagrees_with_us_is_refused(
+    world: Gateway, others: tuple[AlipaySandbox, UnionPaySandbox, WeChatSandbox],
+    claim: dict[str, str], order_known: bool,
+) -> None:  # fmt: skip
+    """Correctly signed news of a different amount, or of an order we never made, is answered
+    `fail` (Alipay keeps retrying, reconciliation raises it) and moves nothing."""
+    alipay, _, _ = others
+    order = world.client.create_order(out_trade_no=f"NG{len(claim)}{order_known:d}", amount=500,
+                                      subject="x", method="alipay_qr")  # fmt: skip
+    before = world.row_counts()
+    body = _signed_alipay_notice(alipay, **{"out_trade_no": order["id"], "total_amount": "5.00",
+                                            **claim})  # fmt: skip
+    response = httpx.post(
+        f"{world.base_url}/v1/channels/alipay/notify", content=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"},
+    )  # fmt: skip
+    assert response.text.strip() == "fail"
+    assert world.client.get_order(order["id"])["status"] == "paying"
+    assert world.row_counts() == before
+
+
+@pytest.mark.parametrize("wallet", ["wechat", "alipay", "unionpay"])
+def test_the_store_qr_pays_from_each_wallet_and_refunds(
+    world: Gateway, wechat_world: tuple[WeChatSandbox, ShiftedClock],
+    others: tuple[AlipaySandbox, UnionPaySandbox, WeChatSandbox], wallet: str,
+) -> None:  # fmt: skip
+    """A payer scans the store's one QR in each wallet's browser: OAuth where the wallet needs
+    it, the amount, an `aggregated_qr` order paid in that wallet's sandbox, its webhook, and a
+    refund through the API."""
+    store = operator_post(world.http, f"/v1/merchants/{world.merchant.merchant_id}/stores",
+                          {"name": "白浪河店"})  # fmt: skip
+    channels = DemoChannels(wechat_world[0], others[2], others[0], others[1])
+    onboarded = SimpleNamespace(store_codes=(store["store_code"],))
+    payer: Any = _OneWallet(wallet)
+    paid = pay_at_store(world.base_url, channels, onboarded, 1_234, payer)  # type: ignore[arg-type]
+    assert paid is not None
+    order = _settle(world, paid["id"], "succeeded")
+    assert (order["method"], order["wallet"]) == ("aggregated_qr", wallet)
+    assert order["routing"]["connector"] == wallet  # the demo names connectors after wallets
+    assert order["amount"] == 1_234
+    world.run_worker()
+    assert any(world.verified(c)["data"]["object"]["id"] == order["id"]
+               for c in world.webhooks_received(1))  # fmt: skip
+    refund = world.client.create_refund(order_id=order["id"], out_refund_no=f"RQ{wallet}",
+                                        amount=1_234)  # fmt: skip
+    if refund["status"] == "processing":
+        world.run_worker(after_s=15)
+        refund = world.wait_for_refund(refund["id"])
+    assert refund["status"] == "succeeded"
+    world.assert_books_balance()
+
+
+class _OneWallet:
+    """Stands in for the demo's random payer: always this wallet, always the first store."""
+
+    def __init__(self, wallet: str) -> None:
+        self.wallet = wallet
+
+    def choice(self, options: Any) -> Any:
+        return self.wallet if self.wallet in options else options[0]
