@@ -24,6 +24,7 @@ from cloudpay.channels.wechat.sandbox import WeChatSandbox, start_wechat_sandbox
 from cloudpay.config import Settings
 from cloudpay.demo.channels import DemoChannels
 from cloudpay.demo.shoppers import pay_at_store
+from cloudpay.kernel.clock import SystemClock
 from cloudpay.sdk import CloudPayAPIError
 from tests.conftest import OPERATOR_HEADERS
 from tests.e2e.gateway import (
@@ -59,7 +60,9 @@ def others(
                                "fault_hold_s": SANDBOX_FAULT_HOLD_S}  # fmt: skip
     with (
         start_alipay_sandbox(**options) as alipay,
-        start_unionpay_sandbox(**options) as unionpay,
+        # UnionPay's txnTime is our id's real creation time, and the session clock runs ahead
+        # of real time as tests move it: the UnionPay side keeps real time, as both would.
+        start_unionpay_sandbox(**{**options, "clock": SystemClock()}) as unionpay,
         start_wechat_sandbox(**options) as provider,
     ):
         yield alipay, unionpay, provider

@@ -202,7 +202,7 @@ def test_payment_methods_are_known_deduplicated_and_ordered() -> None:
         "wechat_native",
         "wechat_jsapi",
     ]
-    for bad in ([], ["alipay_qr"], ["wechat_native", "cash"]):
+    for bad in ([], ["paypal_qr"], ["wechat_native", "cash"]):
         with pytest.raises(InvalidField) as refused:
             check_payment_methods(bad)
         assert refused.value.code == "payment_method_invalid"
