@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # live merchant credentials below.
     wechat_sandbox_credentials: str | None = None
     wechat_sandbox_base_url: str | None = None
+    # More connectors (Alipay, UnionPay, other WeChat accounts): a JSON file, see connectors.py
+    connectors_file: str | None = None
     wechat_mchid: str | None = None
     wechat_appid: str | None = None
     wechat_apiv3_key: SecretStr | None = None
