@@ -60,6 +60,10 @@ orders = Table(
     UniqueConstraint("app_id", "out_trade_no", name="uq_orders_app_out_trade_no"),
     Index("ix_orders_merchant_created", "merchant_id", "id"),
     Index("ix_orders_poll", "status", "next_poll_at"),
+    # Operators search by any id across merchants (console); reconciliation looks orders up
+    # by the channel's transaction id.
+    Index("ix_orders_out_trade_no", "out_trade_no"),
+    Index("ix_orders_channel_transaction_id", "channel_transaction_id"),
 )
 
 order_transitions = Table(

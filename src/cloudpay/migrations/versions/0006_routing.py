@@ -1,4 +1,5 @@
-"""routing: routes, rules, circuit history; orders learn their channel method, route and cost
+"""routing: routes, rules, circuit history; orders learn their channel method, route and cost,
+and are indexed by out_trade_no and channel transaction id for cross-merchant search
 
 Revision ID: 0006
 Revises: 0005
@@ -74,9 +75,13 @@ def upgrade() -> None:
     with op.batch_alter_table("orders") as batch:
         for column in _order_columns():
             batch.add_column(column)
+    op.create_index("ix_orders_out_trade_no", "orders", ["out_trade_no"])
+    op.create_index("ix_orders_channel_transaction_id", "orders", ["channel_transaction_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_orders_channel_transaction_id", table_name="orders")
+    op.drop_index("ix_orders_out_trade_no", table_name="orders")
     with op.batch_alter_table("orders") as batch:
         for column in reversed(_order_columns()):
             batch.drop_column(column.name)
