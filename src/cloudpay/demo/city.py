@@ -86,8 +86,23 @@ def demo_resident_id(seed: str) -> str:
     return body + ric.calc_check_digit(body + "0")
 
 
-def _application(m: DemoMerchant, index: int) -> MerchantApplication:
+AGENT_NAME = (
+    "潍坊市奎文区云支付服务中心"  # the demo's agent (代理商), with the noodle shop under it
+)
+AGENT_MERCHANTS = ("noodle-shop", "pharmacy")
+
+
+def demo_agent(uow: UnitOfWork) -> str:
+    """The demo's agent, created once."""
+    for agent in merchants.list_agents(uow, limit=100):
+        if agent.name == AGENT_NAME:
+            return agent.id
+    return merchants.create_agent(uow, name=AGENT_NAME).id
+
+
+def _application(m: DemoMerchant, index: int, agent_id: str | None) -> MerchantApplication:
     return MerchantApplication(
+        agent_id=agent_id if m.key in AGENT_MERCHANTS else None,
         legal_name=m.legal_name, unified_social_credit_code=demo_uscc(m.key),
         legal_person_name=m.person, legal_person_id_number=demo_resident_id(m.key),
         contact_phone=f"1385366{index:04d}", mcc=m.mcc, settlement_bank_name="潍坊农村商业银行",
@@ -100,7 +115,8 @@ def _find_or_onboard(uow: UnitOfWork, vault: PersonalDataVault, m: DemoMerchant,
     for existing in merchants.list_merchants(uow, limit=100):
         if existing.legal_name == m.legal_name and existing.status.value == "approved":
             return existing.id
-    merchant = merchants.onboard_merchant(uow, vault=vault, application=_application(m, index))
+    application = _application(m, index, demo_agent(uow))
+    merchant = merchants.onboard_merchant(uow, vault=vault, application=application)
     merchants.review_merchant(uow, merchant.id, action=ReviewAction.SUBMIT, actor="demo")
     merchants.review_merchant(uow, merchant.id, action=ReviewAction.APPROVE, actor="demo:operator")
     for store in m.stores:

@@ -24,8 +24,10 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from cloudpay.config import Settings
+from cloudpay.console import create_demo_users
+from cloudpay.db.unit_of_work import run_in_transaction
 from cloudpay.demo.channels import DemoChannels, configure_routes, start_channels
-from cloudpay.demo.city import Onboarded, seed_city
+from cloudpay.demo.city import Onboarded, demo_agent, seed_city
 from cloudpay.demo.servers import RunningServer, WebhookReceiver, serve_in_thread
 from cloudpay.demo.shoppers import pay_at_store, payment_code
 from cloudpay.kernel.clock import Clock
@@ -59,6 +61,7 @@ class GatewayDay:
     outcomes: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
     payers: random.Random = field(default_factory=lambda: random.Random(11))  # what payers do
+    logins: list[tuple[str, str, str]] = field(default_factory=list)  # console: role, email, pw
     orders: list[dict[str, Any]] = field(default_factory=list)
     refunds: list[dict[str, Any]] = field(default_factory=list)
     resent: int = 0
@@ -95,7 +98,15 @@ def start_gateway(engine: Engine, clock: Clock, settings: Settings, *, port: int
         o.merchant.key: CloudPayClient(api.url, o.app_id, o.private_key_pem, o.serial_no)
         for o in city
     }
-    return GatewayDay(app, api, channels, routes, receiver, receiver_server, stop, city, clients)
+    day = GatewayDay(app, api, channels, routes, receiver, receiver_server, stop, city, clients)
+    day.logins = run_in_transaction(
+        engine,
+        lambda uow: create_demo_users(
+            uow, merchant_id=city[0].merchant_id, agent_id=demo_agent(uow)
+        ),
+        clock=clock,
+    )
+    return day
 
 
 def run_day(day: GatewayDay, *, orders: int, seed: int = 7) -> None:

@@ -119,8 +119,12 @@ def _print_try_it(console: Console, day: GatewayDay, settings: Settings) -> None
     noodles = day.city[0]
     api = day.api.url
     stores = ", ".join(f"{api}/pay/{code}" for o in day.city for code in o.store_codes)
+    logins = "\n".join(
+        f"    {role:<15} {email:<40} {password}" for role, email, password in day.logins
+    )
     console.print(
         f"\nTry it (while `cloudpay demo` serves; `--once` has already stopped):\n"
+        f"  console         {api}/console/  — log in as any role:\n{logins}\n"
         f"  API docs        {api}/docs\n"
         f"  platform keys   {api}/v1/platform/keys\n"
         f"  books check     curl -H 'Authorization: Bearer {token}' {api}/v1/ledger/check\n"
