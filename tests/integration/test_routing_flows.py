@@ -5,6 +5,7 @@ failing route is avoided and traffic returns once it recovers; micropay answers 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -253,3 +254,22 @@ def _count_orders(engine: Engine, out_trade_no: str) -> int:
         return 1
 
     return run_in_transaction(engine, work, read_only=True)  # type: ignore[no-any-return]
+
+
+def test_a_stray_payment_from_a_concurrent_attempt_is_revoked(
+    engine: Engine, clock: FixedClock, ctx: flows.ChannelContext, routes: dict[str, str],
+    cheap: FakeChannel, dear: FakeChannel,
+) -> None:  # fmt: skip
+    """A retry that read the order while it was still on the cheap route creates it there
+    after the order moved on: that payment is revoked, so the payer can only pay one."""
+    transact = transactor(engine, clock)
+    cheap.set_available(False)
+    order = _place(engine, clock, ctx, "S1")
+    assert order.connector == "wechat_provider"
+    cheap.set_available(True)
+    stale = replace(order, route_id=routes["wechat_city_bank"], connector="wechat_city_bank",
+                    status=OrderStatus.CREATED)  # fmt: skip
+    answered = flows._create_at_channel(transact, ctx, stale)
+    assert answered.connector == "wechat_provider"
+    assert cheap.orders[order.id].status.value == "closed"  # revoked at the stray route
+    assert dear.orders[order.id].status.value == "not_paid"  # the one the payer sees
