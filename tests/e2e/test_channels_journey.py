@@ -38,7 +38,7 @@ from tests.e2e.gateway import (
 )
 
 ALL_METHODS = (
-    "wechat_native", "wechat_jsapi", "wechat_micropay", "alipay_qr", "alipay_jsapi",
+    "wechat_native", "wechat_jsapi", "wechat_micropay", "alipay_qr", "alipay_wap", "alipay_jsapi",
     "alipay_micropay", "unionpay_qr", "unionpay_wap", "unionpay_micropay", "micropay",
 )  # fmt: skip
 # Payment codes are single use in the sandboxes (as in the wallets): a fresh one per call.
@@ -313,3 +313,28 @@ class _OneWallet:
 
     def choice(self, options: Any) -> Any:
         return self.wallet if self.wallet in options else options[0]
+
+
+def test_wap_orders_hand_the_payers_browser_to_the_cashier(
+    world: Gateway, others: tuple[AlipaySandbox, UnionPaySandbox, WeChatSandbox]
+) -> None:
+    """alipay_wap answers a signed GET to Alipay's cashier, unionpay_wap a form to POST to
+    UnionPay's; the browser opens them, the payer pays, and both orders succeed."""
+    alipay, unionpay, _ = others
+    back = "https://shop.example.com/paid"
+    ali = world.client.create_order(out_trade_no="WAPA1", amount=990, subject="豆浆",
+                                    method="alipay_wap", return_url=back)  # fmt: skip
+    action = ali["next_action"]
+    assert (action["type"], action["method"]) == ("redirect", "GET")
+    assert action["url"].startswith(alipay.gateway_url)
+    assert httpx.get(action["url"], timeout=10).status_code == 200  # the cashier page
+    union = world.client.create_order(out_trade_no="WAPU1", amount=990, subject="豆浆",
+                                      method="unionpay_wap", return_url=back)  # fmt: skip
+    action = union["next_action"]
+    assert (action["type"], action["method"]) == ("redirect", "POST")
+    assert action["form"]["signature"]
+    assert httpx.post(action["url"], data=action["form"], timeout=10).status_code < 400
+    alipay.pay(ali["id"], "success")
+    unionpay.pay(union["id"], "success")
+    assert _settle(world, ali["id"], "succeeded")
+    assert _settle(world, union["id"], "succeeded")
