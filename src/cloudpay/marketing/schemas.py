@@ -1,0 +1,222 @@
+"""Wire shapes of the marketing API. Amounts are integer fen, rates basis points, times UTC
+ISO 8601 (an offset is required). Shape is checked here; the rules in `model.py`."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from cloudpay.marketing.errors import InvalidCampaign
+from cloudpay.marketing.model import (
+    MAX_ELIGIBLE_MERCHANTS,
+    MAX_ELIGIBLE_PEOPLE,
+    MAX_STOCK,
+    Audience,
+    Campaign,
+    CampaignKind,
+    CampaignStats,
+    Caps,
+    Claim,
+    DiscountRule,
+    FunderKind,
+    MerchantScope,
+    Quote,
+    RuleKind,
+    Windows,
+)
+from cloudpay.marketing.service import CampaignDraft, WalletEntry
+
+_ID = r"^[A-Za-z0-9_\-]{1,40}$"
+_CODE = r"^\d{4}$"
+_DISTRICT = r"^\d{6}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class RuleIn(Strict):
+    kind: RuleKind
+    discount_fen: StrictInt = Field(0, ge=0, le=10**9)
+    threshold_fen: StrictInt = Field(0, ge=0, le=10**11)
+    percent_bp: StrictInt = Field(0, ge=0, le=10_000)
+    cap_fen: StrictInt = Field(0, ge=0, le=10**9)
+
+    def to_rule(self) -> DiscountRule:
+        return DiscountRule(
+            self.kind, self.discount_fen, self.threshold_fen, self.percent_bp, self.cap_fen
+        )
+
+
+class EligibleMerchantsIn(Strict):
+    merchant_ids: list[str] = Field(default_factory=list, max_length=MAX_ELIGIBLE_MERCHANTS)
+    mccs: list[str] = Field(default_factory=list, max_length=100)
+    districts: list[str] = Field(default_factory=list, max_length=100)
+
+    def to_scope(self) -> MerchantScope:
+        for value in self.merchant_ids:
+            _require_pattern(value, _ID, "eligible_merchants.merchant_ids")
+        for value in self.mccs:
+            _require_pattern(value, _CODE, "eligible_merchants.mccs")
+        for value in self.districts:
+            _require_pattern(value, _DISTRICT, "eligible_merchants.districts")
+        return MerchantScope(
+            frozenset(self.merchant_ids), frozenset(self.mccs), frozenset(self.districts)
+        )
+
+
+def _require_pattern(value: str, pattern: str, param: str) -> None:
+    if not re.fullmatch(pattern, value):
+        raise InvalidCampaign(f"{param} holds a malformed entry", param=param)
+
+
+class CapsIn(Strict):
+    per_person_per_day: StrictInt = Field(1, ge=1, le=100)
+    per_person_total: StrictInt = Field(1, ge=1, le=1_000)
+
+
+class CampaignCreate(Strict):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00]*$")
+    funder_kind: FunderKind
+    funder_id: str = Field(min_length=1, max_length=48, pattern=_ID)
+    kind: CampaignKind
+    currency: str = Field("CNY", min_length=3, max_length=3)
+    rule: RuleIn
+    stock: StrictInt = Field(ge=1, le=MAX_STOCK)
+    claim_starts_at: AwareDatetime
+    claim_ends_at: AwareDatetime
+    valid_from: AwareDatetime
+    valid_until: AwareDatetime
+    eligible_merchants: EligibleMerchantsIn = Field(default_factory=EligibleMerchantsIn)
+    audience: Audience = Audience.ALL
+    people: list[str] = Field(default_factory=list, max_length=MAX_ELIGIBLE_PEOPLE)
+    caps: CapsIn = Field(default_factory=CapsIn)
+    stackable: StrictBool = False
+
+    def to_draft(self) -> CampaignDraft:
+        for person in self.people:
+            _require_pattern(person, _ID, "people")
+        windows = Windows(
+            self.claim_starts_at, self.claim_ends_at, self.valid_from, self.valid_until
+        )
+        return CampaignDraft(
+            name=self.name, funder_kind=self.funder_kind, funder_id=self.funder_id,
+            kind=self.kind, currency=self.currency, rule=self.rule.to_rule(), stock=self.stock,
+            windows=windows, scope=self.eligible_merchants.to_scope(), audience=self.audience,
+            people=self.people,
+            caps=Caps(self.caps.per_person_per_day, self.caps.per_person_total),
+            stackable=self.stackable,
+        )  # fmt: skip
+
+
+class FundingCreate(Strict):
+    amount: StrictInt = Field(ge=1, le=10**13)
+    currency: str = Field("CNY", min_length=3, max_length=3)
+
+
+class QuoteRequest(Strict):
+    merchant_id: str = Field(min_length=1, max_length=40, pattern=_ID)
+    amount: StrictInt = Field(ge=1, le=10**11)
+    currency: str = Field("CNY", min_length=3, max_length=3)
+    district: str | None = Field(None, pattern=_DISTRICT)  # where the merchant's store is
+    claim_ids: list[str] | None = Field(None, max_length=5)
+
+
+class ClaimCreate(Strict):
+    citizen_id: str = Field(min_length=1, max_length=40, pattern=_ID)
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat()
+
+
+def rule_view(rule: DiscountRule) -> dict[str, Any]:
+    return {
+        "kind": rule.kind.value, "discount_fen": rule.discount_fen,
+        "threshold_fen": rule.threshold_fen, "percent_bp": rule.percent_bp,
+        "cap_fen": rule.cap_fen, "max_value_fen": rule.max_value_fen,
+    }  # fmt: skip
+
+
+def campaign_view(campaign: Campaign) -> dict[str, Any]:
+    windows, scope = campaign.windows, campaign.scope
+    return {
+        "object": "campaign", "id": campaign.id, "name": campaign.name,
+        "funder": {"kind": campaign.funder_kind.value, "id": campaign.funder_id},
+        "kind": campaign.kind.value, "currency": campaign.currency,
+        "rule": rule_view(campaign.rule), "stock": campaign.stock, "issued": campaign.issued,
+        "committed_fen": campaign.committed_fen, "funded_fen": campaign.funded_fen,
+        "returned_fen": campaign.returned_fen,
+        "claim_starts_at": _iso(windows.claim_starts_at),
+        "claim_ends_at": _iso(windows.claim_ends_at),
+        "valid_from": _iso(windows.valid_from), "valid_until": _iso(windows.valid_until),
+        "eligible_merchants": {
+            "merchant_ids": sorted(scope.merchant_ids), "mccs": sorted(scope.mccs),
+            "districts": sorted(scope.districts),
+        },
+        "audience": campaign.audience.value,
+        "caps": {
+            "per_person_per_day": campaign.caps.per_person_per_day,
+            "per_person_total": campaign.caps.per_person_total,
+        },
+        "stackable": campaign.stackable, "status": campaign.status.value,
+        "budget_account_id": campaign.budget_account_id,
+        "created_at": _iso(campaign.created_at),
+    }  # fmt: skip
+
+
+def claim_view(claim: Claim) -> dict[str, Any]:
+    return {
+        "object": "claim", "id": claim.id, "campaign_id": claim.campaign_id,
+        "citizen_id": claim.citizen_id, "status": claim.status.value,
+        "max_value_fen": claim.max_value_fen, "order_id": claim.order_id,
+        "created_at": _iso(claim.created_at),
+    }  # fmt: skip
+
+
+def _wallet_item(entry: WalletEntry) -> dict[str, Any]:
+    campaign = entry.campaign
+    return {
+        **claim_view(entry.claim),
+        "campaign_name": campaign.name, "currency": campaign.currency,
+        "rule": rule_view(campaign.rule), "stackable": campaign.stackable,
+        "valid_from": _iso(campaign.windows.valid_from),
+        "valid_until": _iso(campaign.windows.valid_until),
+    }  # fmt: skip
+
+
+def wallet_view(citizen_id: str, entries: list[WalletEntry]) -> dict[str, Any]:
+    """Vouchers and coupons apart, as a wallet app shows them."""
+    items = [(e.campaign.kind, _wallet_item(e)) for e in entries]
+    return {
+        "object": "wallet",
+        "citizen_id": citizen_id,
+        "vouchers": [item for kind, item in items if kind is CampaignKind.VOUCHER],
+        "coupons": [item for kind, item in items if kind is CampaignKind.COUPON],
+    }
+
+
+def stats_view(campaign_id: str, stats: CampaignStats) -> dict[str, Any]:
+    leverage = stats.leverage
+    return {
+        "object": "campaign_stats", "campaign_id": campaign_id,
+        "claims_by_status": dict(sorted(stats.claims_by_status.items())),
+        "redemptions": stats.redemptions, "subsidy_fen": stats.subsidy_fen,
+        "driven_amount_fen": stats.driven_amount_fen,
+        "leverage": None if leverage is None else str(leverage),
+    }  # fmt: skip
+
+
+def quote_view(citizen_id: str, quote: Quote) -> dict[str, Any]:
+    return {
+        "object": "quote", "citizen_id": citizen_id, "amount_fen": quote.amount_fen,
+        "discount_fen": quote.discount_fen, "payable_fen": quote.payable_fen,
+        "lines": [
+            {"claim_id": line.claim_id, "campaign_id": line.campaign_id,
+             "discount_fen": line.discount_fen}
+            for line in quote.lines
+        ],
+    }  # fmt: skip

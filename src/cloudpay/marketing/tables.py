@@ -1,0 +1,116 @@
+"""Marketing's tables: campaigns, their listed people, claims (the hot path), redemptions.
+
+The claim's two unique keys are what make per-person caps exact under concurrency: a claim
+takes slot `n` of the person's campaign cap and slot `m` of their day's cap, so two
+concurrent claims for the same slot cannot both commit. Stock is exact by the conditional
+`UPDATE … SET issued = issued + 1 WHERE issued < stock` on the campaign row.
+"""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from cloudpay.db.metadata import metadata
+from cloudpay.db.types import UtcDateTime
+
+marketing_campaigns = Table(
+    "marketing_campaigns",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("funder_kind", String(16), nullable=False),
+    Column("funder_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("rule_kind", String(16), nullable=False),
+    Column("discount_fen", BigInteger, nullable=False),
+    Column("threshold_fen", BigInteger, nullable=False),
+    Column("percent_bp", Integer, nullable=False),
+    Column("cap_fen", BigInteger, nullable=False),
+    Column("max_value_fen", BigInteger, nullable=False),
+    Column("stock", Integer, nullable=False),
+    Column("issued", Integer, nullable=False),
+    Column("committed_fen", BigInteger, nullable=False),
+    Column("funded_fen", BigInteger, nullable=False),
+    Column("returned_fen", BigInteger, nullable=False),
+    Column("claim_starts_at", UtcDateTime, nullable=False),
+    Column("claim_ends_at", UtcDateTime, nullable=False),
+    Column("valid_from", UtcDateTime, nullable=False),
+    Column("valid_until", UtcDateTime, nullable=False),
+    Column("eligible_merchant_ids", JSON, nullable=False),
+    Column("eligible_mccs", JSON, nullable=False),
+    Column("eligible_districts", JSON, nullable=False),
+    Column("audience", String(16), nullable=False),
+    Column("per_person_per_day", SmallInteger, nullable=False),
+    Column("per_person_total", SmallInteger, nullable=False),
+    Column("stackable", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("budget_account_id", String(64), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_marketing_campaigns_status_valid_until", "status", "valid_until"),
+)
+
+# The audience of an `audience = list` campaign: looked up by primary key on every claim.
+marketing_campaign_people = Table(
+    "marketing_campaign_people",
+    metadata,
+    Column("campaign_id", String(32), ForeignKey("marketing_campaigns.id"), primary_key=True),
+    Column("citizen_id", String(32), primary_key=True),
+)
+
+marketing_claims = Table(
+    "marketing_claims",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("campaign_id", String(32), ForeignKey("marketing_campaigns.id"), nullable=False),
+    Column("citizen_id", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("max_value_fen", BigInteger, nullable=False),
+    Column("claim_day", Date, nullable=False),  # Asia/Shanghai business date
+    Column("person_slot", SmallInteger, nullable=False),
+    Column("day_slot", SmallInteger, nullable=False),
+    Column("order_id", String(40), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint(
+        "campaign_id", "citizen_id", "person_slot", name="uq_marketing_claims_person_slot"
+    ),
+    UniqueConstraint(
+        "campaign_id", "citizen_id", "claim_day", "day_slot", name="uq_marketing_claims_day_slot"
+    ),
+    Index("ix_marketing_claims_citizen_status", "citizen_id", "status"),
+    Index("ix_marketing_claims_campaign_status", "campaign_id", "status"),
+)
+
+# One row per instrument used by an order: the discount breakdown and its ledger transfer.
+marketing_redemptions = Table(
+    "marketing_redemptions",
+    metadata,
+    Column("order_id", String(40), primary_key=True),
+    Column("line_no", SmallInteger, primary_key=True),
+    Column("claim_id", String(32), ForeignKey("marketing_claims.id"), nullable=False),
+    Column("campaign_id", String(32), nullable=False),
+    Column("merchant_id", String(32), nullable=False),
+    Column("discount_fen", BigInteger, nullable=False),
+    Column("reversed_fen", BigInteger, nullable=False),  # given back by refunds so far
+    Column("order_amount_fen", BigInteger, nullable=False),  # the spending it helped bring
+    Column("currency", String(3), nullable=False),
+    Column("transfer_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("reversed_at", UtcDateTime, nullable=True),
+    Index("ix_marketing_redemptions_claim", "claim_id"),
+    Index("ix_marketing_redemptions_campaign", "campaign_id", "status"),
+)
