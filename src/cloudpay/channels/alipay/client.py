@@ -31,7 +31,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -40,6 +39,7 @@ import httpx
 from cloudpay.channels.alipay import transformers as tf
 from cloudpay.channels.alipay import wire
 from cloudpay.channels.alipay.bill import MAX_BILL_BYTES
+from cloudpay.channels.http import HttpAdapter
 from cloudpay.channels.protocol import (
     ChannelError,
     ChannelErrorKind,
@@ -92,14 +92,6 @@ class AlipayConfig:
             raise ValueError("timeout_s must be positive")
 
 
-def _transport_error(error: httpx.TransportError) -> ChannelError:
-    if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError):
-        return ChannelError(ChannelErrorKind.UNAVAILABLE, f"Alipay unreachable: {error!r}")
-    if isinstance(error, httpx.TimeoutException):
-        return ChannelError(ChannelErrorKind.TIMEOUT, f"no answer from Alipay: {error!r}")
-    return ChannelError(ChannelErrorKind.TIMEOUT, f"connection lost: {error!r}")
-
-
 def _mapped(parse: Callable[[], T]) -> T:
     try:
         return parse()
@@ -107,7 +99,7 @@ def _mapped(parse: Callable[[], T]) -> T:
         raise ChannelError(ChannelErrorKind.INVALID_RESPONSE, str(error)) from error
 
 
-class AlipayChannel:
+class AlipayChannel(HttpAdapter):
     """`PaymentChannel` and `PayerIdentityProvider` for Alipay. Thread-safe."""
 
     code = "alipay"
@@ -116,10 +108,11 @@ class AlipayChannel:
     def __init__(
         self, config: AlipayConfig, *, clock: Clock | None = None, http: httpx.Client | None = None
     ) -> None:
+        super().__init__(
+            channel="Alipay", user_agent=USER_AGENT, timeout_s=config.timeout_s, http=http
+        )
         self._config = config
         self._clock = clock or SystemClock()
-        self._owns_http = http is None
-        self._http = http or httpx.Client(timeout=httpx.Timeout(config.timeout_s))
         # fastpay.refund.query needs the trade: remember which order each refund was for.
         self._refund_orders: OrderedDict[str, str] = OrderedDict()
         self._refund_lock = threading.Lock()
@@ -128,21 +121,6 @@ class AlipayChannel:
         return (
             f"AlipayChannel(app_id={self._config.app_id!r}, gateway={self._config.gateway_url!r})"
         )
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> AlipayChannel:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------ payments
 
@@ -312,10 +290,8 @@ class AlipayChannel:
         url = httpx.URL(_mapped(lambda: tf.required_text(content, "bill_download_url")))
         if url.scheme != "https" and url.scheme != httpx.URL(self._config.gateway_url).scheme:
             raise ChannelError(ChannelErrorKind.INVALID_RESPONSE, "bill URL is not https")
-        try:  # The file is not signed (its URL came in a signed answer and lives 30 s).
-            response = self._http.get(url)
-        except httpx.TransportError as error:
-            raise _transport_error(error) from error
+        # The file is not signed (its URL came in a signed answer and lives 30 s).
+        response = self._send("GET", url)
         if response.status_code != 200:
             raise ChannelError(
                 ChannelErrorKind.UNAVAILABLE, f"bill download {response.status_code}"
@@ -375,17 +351,12 @@ class AlipayChannel:
         """POST one signed request; the verified `_response` object of a 10000/10003 answer
         (or of a refusal `accept` takes), else the matching `ChannelError`."""
         params = self._signed(api_method, biz, extra or {})
-        try:
-            response = self._http.post(
-                self._config.gateway_url,
-                content=urlencode(params).encode(),
-                headers={
-                    "Content-Type": f"application/x-www-form-urlencoded;charset={wire.CHARSET}",
-                    "User-Agent": USER_AGENT,
-                },
-            )
-        except httpx.TransportError as error:
-            raise _transport_error(error) from error
+        response = self._send(
+            "POST",
+            self._config.gateway_url,
+            content=urlencode(params).encode(),
+            headers={"Content-Type": f"application/x-www-form-urlencoded;charset={wire.CHARSET}"},
+        )
         if response.status_code == 429 or response.status_code >= 500:
             raise ChannelError(ChannelErrorKind.UNAVAILABLE, f"Alipay HTTP {response.status_code}")
         if response.status_code != 200:

@@ -22,7 +22,6 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -45,6 +44,7 @@ from cloudpay.channels.bank.protocol import (
     TransferResult,
 )
 from cloudpay.channels.bank.statement import MAX_STATEMENT_BYTES, StatementError, parse_statement
+from cloudpay.channels.http import HttpAdapter
 from cloudpay.kernel.clock import Clock, SystemClock
 from cloudpay.kernel.masking import Secret
 
@@ -73,13 +73,6 @@ class PartnerBankConfig:
             raise ValueError("base_url is a scheme and host only, e.g. https://openapi.bank…")
         if self.timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
-
-
-def _transport_error(error: httpx.TransportError) -> BankError:
-    if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError):
-        return BankError(BankErrorKind.UNAVAILABLE, f"bank unreachable: {error!r}")
-    # A read timeout or a dropped connection: the bank may have acted.
-    return BankError(BankErrorKind.TIMEOUT, f"no answer from the bank: {error!r}")
 
 
 def _status_error(status_code: int, body: bytes) -> BankError:
@@ -111,7 +104,7 @@ def _json(body: bytes) -> dict[str, Any]:
     return payload
 
 
-class PartnerBankClient:
+class PartnerBankClient(HttpAdapter):
     """`BankChannel` for one partner bank. Thread-safe."""
 
     def __init__(
@@ -121,11 +114,16 @@ class PartnerBankClient:
         clock: Clock | None = None,
         http: httpx.Client | None = None,
     ) -> None:
+        super().__init__(
+            channel=f"bank {config.bank_code}",
+            user_agent=USER_AGENT,
+            timeout_s=config.timeout_s,
+            http=http,
+            error_type=BankError,
+        )
         self._config = config
         self._clock = clock or SystemClock()
         self._key = wire.SigningKey(config.client_private_key_pem, config.client_serial_no)
-        self._owns_http = http is None
-        self._http = http or httpx.Client(timeout=httpx.Timeout(config.timeout_s))
         self._webhook_nonces = wire.NonceMemory()
         self.bank_code = config.bank_code
         self.limits = config.limits
@@ -138,21 +136,6 @@ class PartnerBankClient:
     @property
     def custody_account_no(self) -> str:
         return self._config.custody_account_no
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> PartnerBankClient:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------ BankChannel
 
@@ -252,16 +235,11 @@ class PartnerBankClient:
             timestamp=str(self._now_s()),
             nonce=nonce,
         )
-        headers |= {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers |= {"Accept": "application/json"}
         if body:
             headers["Content-Type"] = "application/json"
-        try:
-            response = self._http.request(
-                method, self._config.base_url.rstrip("/") + target, content=body or None,
-                headers=headers,
-            )  # fmt: skip
-        except httpx.TransportError as error:
-            raise _transport_error(error) from error
+        url = self._config.base_url.rstrip("/") + target
+        response = self._send(method, url, content=body or None, headers=headers)
         if not 200 <= response.status_code < 300:
             raise _status_error(response.status_code, response.content)
         if len(response.content) > MAX_STATEMENT_BYTES:

@@ -36,10 +36,10 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from types import TracebackType
 
 import httpx
 
+from cloudpay.channels.http import HttpAdapter
 from cloudpay.channels.protocol import (
     ChannelError,
     ChannelErrorKind,
@@ -69,6 +69,7 @@ BACK_PATH = "/gateway/api/backTransReq.do"
 QUERY_PATH = "/gateway/api/queryTrans.do"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded; charset=UTF-8"
 REMEMBERED_TXN_TIMES = 100_000
+USER_AGENT = "cloudpay-unionpay/1 (httpx)"
 
 
 @dataclass(frozen=True)
@@ -109,14 +110,6 @@ class UnionPayConfig:
         return tf.MerchantIds(self.mer_id, self.access_type, self.acq_ins_code)
 
 
-def _transport_error(error: httpx.TransportError) -> ChannelError:
-    if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError):
-        return ChannelError(ChannelErrorKind.UNAVAILABLE, f"UnionPay unreachable: {error!r}")
-    if isinstance(error, httpx.TimeoutException):
-        return ChannelError(ChannelErrorKind.TIMEOUT, f"no answer from UnionPay: {error!r}")
-    return ChannelError(ChannelErrorKind.TIMEOUT, f"connection lost: {error!r}")
-
-
 def refusal(answer: Mapping[str, str], *, mutating: bool) -> ChannelError:
     """The error for an answer whose respCode is not 00."""
     code = answer.get("respCode", "")
@@ -134,7 +127,7 @@ def _invalid(message: str) -> ChannelError:
     return ChannelError(ChannelErrorKind.INVALID_RESPONSE, message)
 
 
-class UnionPayChannel:
+class UnionPayChannel(HttpAdapter):
     """`PaymentChannel` for UnionPay: QR (主扫), payment code (被扫) and mobile web. Thread-safe."""
 
     code = "unionpay"
@@ -147,30 +140,16 @@ class UnionPayChannel:
         clock: Clock | None = None,
         http: httpx.Client | None = None,
     ) -> None:
+        super().__init__(
+            channel="UnionPay", user_agent=USER_AGENT, timeout_s=config.timeout_s, http=http
+        )
         self._config, self._ids = config, config.ids
         self._clock = clock or SystemClock()
-        self._owns_http = http is None
-        self._http = http or httpx.Client(timeout=httpx.Timeout(config.timeout_s))
         self._txn_times: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"UnionPayChannel(mer_id={self._config.mer_id!r})"
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> UnionPayChannel:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------ PaymentChannel
 
@@ -334,12 +313,9 @@ class UnionPayChannel:
 
     def _post(self, url: str, fields: Mapping[str, str]) -> dict[str, str]:
         body = wire.encode_form(self._signed(fields))
-        try:
-            response = self._http.post(
-                url, content=body, headers={"Content-Type": FORM_CONTENT_TYPE}
-            )
-        except httpx.TransportError as error:
-            raise _transport_error(error) from error
+        response = self._send(
+            "POST", url, content=body, headers={"Content-Type": FORM_CONTENT_TYPE}
+        )
         if response.status_code == 429 or response.status_code >= 500:
             raise ChannelError(
                 ChannelErrorKind.UNAVAILABLE, f"UnionPay HTTP {response.status_code}"

@@ -28,11 +28,11 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
+from cloudpay.channels.http import HttpAdapter
 from cloudpay.channels.protocol import (
     ChannelError,
     ChannelErrorKind,
@@ -129,15 +129,6 @@ class _Answer:
         return payload
 
 
-def _transport_error(error: httpx.TransportError) -> ChannelError:
-    if isinstance(error, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError):
-        return ChannelError(ChannelErrorKind.UNAVAILABLE, f"WeChat Pay unreachable: {error!r}")
-    if isinstance(error, httpx.TimeoutException):
-        return ChannelError(ChannelErrorKind.TIMEOUT, f"no answer from WeChat Pay: {error!r}")
-    # The request may have been sent and acted on: treat like a timeout.
-    return ChannelError(ChannelErrorKind.TIMEOUT, f"connection lost: {error!r}")
-
-
 def _error_payload(answer: _Answer) -> dict[str, Any]:
     try:
         payload = json.loads(answer.body) if answer.body else {}
@@ -167,7 +158,7 @@ def _mapped(parse: Callable[[], T]) -> T:
         raise ChannelError(ChannelErrorKind.INVALID_RESPONSE, str(error)) from error
 
 
-class WeChatPayChannel:
+class WeChatPayChannel(HttpAdapter):
     """`PaymentChannel` and `PayerIdentityProvider` for WeChat Pay v3 (native QR, JSAPI and
     payment code). Thread-safe."""
 
@@ -181,29 +172,15 @@ class WeChatPayChannel:
         clock: Clock | None = None,
         http: httpx.Client | None = None,
     ) -> None:
+        super().__init__(
+            channel="WeChat Pay", user_agent=USER_AGENT, timeout_s=config.timeout_s, http=http
+        )
         self._config = config
         self._ids = config.ids
         self._clock = clock or SystemClock()
-        self._owns_http = http is None
-        self._http = http or httpx.Client(timeout=httpx.Timeout(config.timeout_s))
 
     def __repr__(self) -> str:
         return f"WeChatPayChannel(mchid={self._config.mchid!r}, base_url={self._config.base_url!r})"
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> WeChatPayChannel:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------ PaymentChannel
 
@@ -327,10 +304,7 @@ class WeChatPayChannel:
         if secret is None:
             raise ChannelError(ChannelErrorKind.AUTHENTICATION, "no app_secret configured")
         query = oauth.access_token_query(appid=self._oauth_appid, secret=secret.reveal(), code=code)
-        try:
-            response = self._http.get(self._config.oauth_api_base_url.rstrip("/") + query)
-        except httpx.TransportError as error:
-            raise _transport_error(error) from error
+        response = self._send("GET", self._config.oauth_api_base_url.rstrip("/") + query)
         answer = _Answer(response.status_code, response.content)
         if answer.status_code != 200:
             raise _status_error(answer)
@@ -400,15 +374,12 @@ class WeChatPayChannel:
         errors_returned: bool = False,
     ) -> _Answer:
         body = b"" if payload is None else json.dumps(payload, ensure_ascii=False).encode()
-        try:
-            response = self._http.request(
-                method,
-                self._config.base_url.rstrip("/") + url_path,
-                content=body or None,
-                headers=self._headers(method, url_path, body),
-            )
-        except httpx.TransportError as error:
-            raise _transport_error(error) from error
+        response = self._send(
+            method,
+            self._config.base_url.rstrip("/") + url_path,
+            content=body or None,
+            headers=self._headers(method, url_path, body),
+        )
         answer = _Answer(response.status_code, response.content)
         if not 200 <= answer.status_code < 300:
             if errors_returned or (not_found_ok and answer.status_code == 404):
@@ -433,7 +404,6 @@ class WeChatPayChannel:
             "Authorization": authorization.header_value(),
             "Accept": "application/json",
             "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
             # Public-key mode: name the WeChat Pay key we expect answers to be signed with.
             wire.HEADER_SERIAL: self._config.platform_public_key_id,
         }

@@ -8,14 +8,9 @@ with start_alipay_sandbox(time_scale=0.001) as sandbox:
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from types import TracebackType
 from typing import Any
-
-import uvicorn
 
 from cloudpay.channels.alipay.client import AlipayConfig
 from cloudpay.channels.alipay.sandbox.app import DEFAULT_FAULT_HOLD_S, SandboxApi, build_app
@@ -23,11 +18,10 @@ from cloudpay.channels.alipay.sandbox.core import AlipayKey, SandboxCore
 from cloudpay.channels.alipay.sandbox.grants import sandbox_user_id
 from cloudpay.channels.alipay.sandbox.notifier import DeliveryAttempt, Notifier
 from cloudpay.channels.alipay.sandbox.state import DEFAULT_FEE_RATE_BP, App, SandboxState
+from cloudpay.channels.sandbox_kit import LoopbackServer, SandboxHandle
 from cloudpay.kernel.clock import Clock, SystemClock
 from cloudpay.kernel.crypto import generate_rsa_key_pair
 from cloudpay.kernel.masking import Secret
-
-STARTUP_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -46,22 +40,12 @@ def new_alipay_credentials(app_id: str = "2021000000000001") -> SandboxAppCreden
     return SandboxAppCredentials(app_id, seller_id, keys.private_key_pem, keys.public_key_pem)
 
 
-class _ServerThread(threading.Thread):
-    def __init__(self, server: uvicorn.Server) -> None:
-        super().__init__(name="alipay-sandbox", daemon=True)
-        self.server = server
-
-    def run(self) -> None:
-        self.server.run()
-
-
-class AlipaySandbox:
+class AlipaySandbox(SandboxHandle):
     """A running sandbox: its URLs, apps, simulated customer, faults and notifications."""
 
-    def __init__(self, core: SandboxCore, server: uvicorn.Server, thread: _ServerThread) -> None:
-        self._core, self._server, self._thread = core, server, thread
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self.base_url = f"http://{server.config.host}:{port}"
+    def __init__(self, core: SandboxCore, server: LoopbackServer) -> None:
+        super().__init__(server, on_stop=core.notifier.stop)
+        self._core = core
         self.gateway_url = f"{self.base_url}/gateway.do"
         self.oauth_url = f"{self.base_url}/oauth2/publicAppAuthorize.htm"
         self._credentials: dict[str, SandboxAppCredentials] = {}
@@ -153,28 +137,6 @@ class AlipaySandbox:
             "customer": f"POST {self.base_url}/sandbox/customer/pay",
         }
 
-    # ------------------------------------------------------------ lifecycle
-
-    def wait(self) -> None:
-        while self._thread.is_alive():
-            self._thread.join(timeout=0.5)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._core.notifier.stop()
-
-    def __enter__(self) -> AlipaySandbox:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def start_alipay_sandbox(
     host: str = "127.0.0.1",
@@ -205,20 +167,10 @@ def start_alipay_sandbox(
         AlipayKey(keys.private_key_pem, keys.public_key_pem),
     )
     api = SandboxApi(core, fault_hold_s=fault_hold_s)
-    config = uvicorn.Config(
-        build_app(api), host=host, port=port, log_level="warning", access_log=False,
-        lifespan="off", timeout_graceful_shutdown=1,
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = _ServerThread(server)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            core.notifier.stop()
-            raise RuntimeError(f"Alipay sandbox did not start on {host}:{port}")
-        time.sleep(0.01)
-    sandbox = AlipaySandbox(core, server, thread)
+    server = LoopbackServer.start(
+        build_app(api), name="Alipay sandbox", host=host, port=port, on_failure=core.notifier.stop
+    )
+    sandbox = AlipaySandbox(core, server)
     api.base_url = sandbox.base_url
     sandbox.add_app(credentials or new_alipay_credentials())
     return sandbox

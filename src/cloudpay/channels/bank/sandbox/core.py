@@ -11,8 +11,9 @@ from typing import Any
 from cloudpay.channels.bank import transformers as tf
 from cloudpay.channels.bank import wire
 from cloudpay.channels.bank.protocol import NotificationKind, TransferStatus
-from cloudpay.channels.bank.sandbox.notifier import Notifier, Scheduler, Webhook
+from cloudpay.channels.bank.sandbox.notifier import Notifier, Webhook
 from cloudpay.channels.bank.sandbox.state import Account, BankState, Transfer, TransferCommand
+from cloudpay.channels.sandbox_kit import Scheduler
 from cloudpay.kernel.masking import mask_card_number
 
 
@@ -162,4 +163,4 @@ class BankCore:
 
     def stop(self) -> None:
         self.scheduler.stop()
-        self.notifier.close()
+        self.notifier.stop()

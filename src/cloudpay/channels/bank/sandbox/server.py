@@ -11,52 +11,34 @@ keys, custody account and limits.
 
 from __future__ import annotations
 
-import threading
-import time
-from types import TracebackType
-
-import uvicorn
-
 from cloudpay.channels.bank import wire
 from cloudpay.channels.bank.client import PartnerBankConfig
 from cloudpay.channels.bank.protocol import AccountStatus, BankLimits
 from cloudpay.channels.bank.sandbox.app import DEFAULT_FAULT_HOLD_S, build_app
 from cloudpay.channels.bank.sandbox.core import BankCore, RegisteredClient
-from cloudpay.channels.bank.sandbox.notifier import DeliveryAttempt, Scheduler
+from cloudpay.channels.bank.sandbox.notifier import DeliveryAttempt
 from cloudpay.channels.bank.sandbox.state import BankState, Transfer
+from cloudpay.channels.sandbox_kit import LoopbackServer, SandboxHandle, Scheduler
 from cloudpay.kernel.clock import Clock, SystemClock
 from cloudpay.kernel.crypto import generate_rsa_key_pair, rsa_public_key_serial_no
 
-STARTUP_TIMEOUT_S = 10.0
 DEFAULT_CUSTODY_BALANCE_FEN = 100_000_000_00  # 100 million CNY of customer reserve
 PLATFORM_CLIENT_ID = "cloudpay"
 
 
-class _ServerThread(threading.Thread):
-    def __init__(self, server: uvicorn.Server) -> None:
-        super().__init__(name="bank-sandbox", daemon=True)
-        self.server = server
-
-    def run(self) -> None:
-        self.server.run()
-
-
-class BankSandbox:
+class BankSandbox(SandboxHandle):
     """A running sandbox bank: its URL, the platform's credentials, and test controls."""
 
     def __init__(
         self,
         core: BankCore,
-        server: uvicorn.Server,
-        thread: _ServerThread,
+        server: LoopbackServer,
         *,
         client_key: wire.SigningKey,
         custody_account_no: str,
     ) -> None:
-        self._core, self._server, self._thread = core, server, thread
-        self._client_key = client_key
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self.base_url = f"http://{server.config.host}:{port}"
+        super().__init__(server, on_stop=core.stop)
+        self._core, self._client_key = core, client_key
         self.bank_code = core.state.bank_code
         self.limits = core.state.limits
         self.custody_account_no = custody_account_no
@@ -123,24 +105,6 @@ class BankSandbox:
     def notification_attempts(self, transfer_id: str | None = None) -> list[DeliveryAttempt]:
         return self._core.notifier.attempts(transfer_id)
 
-    # ------------------------------------------------------------ lifecycle
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._core.stop()
-
-    def __enter__(self) -> BankSandbox:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def _new_signing_key() -> tuple[wire.SigningKey, str]:
     keys = generate_rsa_key_pair()
@@ -182,22 +146,11 @@ def start_bank_sandbox(
     )
     custody = f"{bank_code}0001000000000001"
     state.open_custody(custody, PLATFORM_CLIENT_ID, custody_balance_fen)
-    config = uvicorn.Config(
+    server = LoopbackServer.start(
         build_app(core, fault_hold_s=fault_hold_s),
+        name="bank sandbox",
         host=host,
         port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=1,
+        on_failure=core.stop,
     )
-    server = uvicorn.Server(config)
-    thread = _ServerThread(server)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            core.stop()
-            raise RuntimeError(f"bank sandbox did not start on {host}:{port}")
-        time.sleep(0.01)
-    return BankSandbox(core, server, thread, client_key=client_key, custody_account_no=custody)
+    return BankSandbox(core, server, client_key=client_key, custody_account_no=custody)

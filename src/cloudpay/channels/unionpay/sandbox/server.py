@@ -8,13 +8,9 @@ with start_unionpay_sandbox(time_scale=0.001) as sandbox:
 
 from __future__ import annotations
 
-import threading
-import time
 from dataclasses import dataclass
-from types import TracebackType
 
-import uvicorn
-
+from cloudpay.channels.sandbox_kit import LoopbackServer, SandboxHandle
 from cloudpay.channels.unionpay import transformers as tf
 from cloudpay.channels.unionpay.client import UnionPayConfig
 from cloudpay.channels.unionpay.sandbox.app import (
@@ -30,7 +26,6 @@ from cloudpay.channels.unionpay.sandbox.state import Merchant, SandboxState
 from cloudpay.channels.unionpay.wire import load_certificate, public_key_pem
 from cloudpay.kernel.clock import Clock, SystemClock
 
-STARTUP_TIMEOUT_S = 10.0
 DEFAULT_MER_ID = "777290058110048"  # the shape of UnionPay's public test merchant numbers
 DEFAULT_REFUND_DELAY_S = 1.0  # sandbox seconds before an accepted refund succeeds
 DEFAULT_FEE_RATE_BPS = 38  # 0.38 %, a common QR-payment merchant rate
@@ -42,22 +37,12 @@ class SandboxMerchant:
     cert: Issued
 
 
-class _ServerThread(threading.Thread):
-    def __init__(self, server: uvicorn.Server) -> None:
-        super().__init__(name="unionpay-sandbox", daemon=True)
-        self.server = server
-
-    def run(self) -> None:
-        self.server.run()
-
-
-class UnionPaySandbox:
+class UnionPaySandbox(SandboxHandle):
     """A running sandbox: its URL, certificates, merchants, simulated customer and faults."""
 
-    def __init__(self, gateway: Gateway, server: uvicorn.Server, thread: _ServerThread) -> None:
-        self._gateway, self._server, self._thread = gateway, server, thread
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self.base_url = f"http://{server.config.host}:{port}"
+    def __init__(self, gateway: Gateway, server: LoopbackServer) -> None:
+        super().__init__(server, on_stop=gateway.notifier.stop)
+        self._gateway = gateway
         self._merchants: dict[str, SandboxMerchant] = {}
 
     def __repr__(self) -> str:
@@ -132,24 +117,6 @@ class UnionPaySandbox:
         number = tf.order_number(order_id) if order_id else None
         return self._gateway.notifier.attempts(number)
 
-    # ------------------------------------------------------------ lifecycle
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._gateway.notifier.stop()
-
-    def __enter__(self) -> UnionPaySandbox:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def start_unionpay_sandbox(
     host: str = "127.0.0.1",
@@ -173,24 +140,9 @@ def start_unionpay_sandbox(
     )
     notifier = Notifier(clock=clock, time_scale=time_scale)
     gateway = Gateway(state, notifier, new_pki(clock.now()), fault_hold_s=fault_hold_s)
-    config = uvicorn.Config(
-        build_app(gateway),
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=1,
+    server = LoopbackServer.start(
+        build_app(gateway), name="UnionPay sandbox", host=host, port=port, on_failure=notifier.stop
     )
-    server = uvicorn.Server(config)
-    thread = _ServerThread(server)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            notifier.stop()
-            raise RuntimeError(f"UnionPay sandbox did not start on {host}:{port}")
-        time.sleep(0.01)
-    sandbox = UnionPaySandbox(gateway, server, thread)
+    sandbox = UnionPaySandbox(gateway, server)
     sandbox.add_merchant(mer_id)
     return sandbox

@@ -18,13 +18,19 @@ from cloudpay.channels.wechat.sandbox.server import (
     set_available,
     start_wechat_sandbox,
 )
-from cloudpay.channels.wechat.sandbox.state import FAULT_KINDS, PAY_OUTCOMES, RETRY_SCHEDULE_S
+from cloudpay.channels.wechat.sandbox.state import (
+    FAULT_KINDS,
+    PAY_OUTCOMES,
+    RETRY_SCHEDULE_S,
+    BillTamper,
+)
 
 __all__ = [
     "FAULT_KINDS",
     "MICROPAY_OUTCOMES",
     "PAY_OUTCOMES",
     "RETRY_SCHEDULE_S",
+    "BillTamper",
     "DeliveryAttempt",
     "SandboxMerchantCredentials",
     "WeChatSandbox",

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import gzip
 import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,10 +30,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cloudpay.channels.wechat import wire
-from cloudpay.channels.wechat.bill import render_trade_bill
+from cloudpay.channels.wechat.bill import TradeBillRow, render_trade_bill
 from cloudpay.channels.wechat.sandbox import payloads
 from cloudpay.channels.wechat.sandbox.core import SandboxCore
-from cloudpay.channels.wechat.sandbox.state import CustomerRefused, Merchant, WeChatError
+from cloudpay.channels.wechat.sandbox.state import (
+    BillTamper,
+    CustomerRefused,
+    Merchant,
+    Order,
+    WeChatError,
+)
 from cloudpay.kernel.business_time import SHANGHAI
 from cloudpay.kernel.crypto import rsa_verify
 
@@ -234,7 +242,9 @@ class SandboxApi:
                 call.merchant, call.query("sub_mchid"), bill_date
             )
             now = self.state.clock.now()
-            rows = [payloads.payment_row(o) for o in paid]
+            rows = [
+                r for o in paid for r in _payment_rows(o, self.state.bill_tamper(o.out_trade_no))
+            ]
             rows += [payloads.refund_row(r, now) for r in refunds]
             rows += [payloads.revoked_row(o) for o in revoked]
         if not rows:
@@ -371,3 +381,17 @@ class SandboxApi:
 
 def build_app(core: SandboxCore, *, fault_hold_s: float = DEFAULT_FAULT_HOLD_S) -> Starlette:
     return Starlette(routes=SandboxApi(core, fault_hold_s=fault_hold_s).routes())
+
+
+def _payment_rows(order: Order, tamper: BillTamper | None) -> list[TradeBillRow]:
+    """The order's bill row, misreported as a test asked (`SandboxState.tamper_bill`)."""
+    row = payloads.payment_row(order)
+    if tamper is None:
+        return [row]
+    amount = row.order_total_fen + tamper.amount_delta_fen
+    row = dataclasses.replace(
+        row, order_total_fen=amount, settlement_total_fen=amount,
+        fee_yuan=row.fee_yuan + Decimal(tamper.fee_delta_fen) / 100,
+        traded_at=tamper.traded_at or row.traded_at,
+    )  # fmt: skip
+    return [row, row] if tamper.duplicate else [row]

@@ -9,20 +9,13 @@ interface-rules/build-verify-sign-src.html). Delays here are sandbox seconds mul
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
-import threading
-import time
 import uuid
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
-import httpx
-
+from cloudpay.channels.sandbox_kit import AttemptRecord, RetryingNotifier
 from cloudpay.channels.wechat import wire
 from cloudpay.channels.wechat.sandbox.payloads import refund_resource, transaction_view
 from cloudpay.channels.wechat.sandbox.state import RETRY_SCHEDULE_S, Notice
@@ -30,10 +23,8 @@ from cloudpay.channels.wechat.transformers import format_time
 from cloudpay.kernel.clock import Clock
 from cloudpay.kernel.masking import Secret
 
-MAX_PENDING_DELIVERIES = 100_000
-MAX_ATTEMPTS_KEPT = 10_000
 ATTEMPT_TIMEOUT_S = 5.0  # WeChat gives a notify_url about 5 s to answer
-DELIVERY_WORKERS = 4
+HEADERS = {"Content-Type": "application/json", "User-Agent": "Mozilla/4.0"}
 
 
 @dataclass(frozen=True)
@@ -45,25 +36,17 @@ class Delivery:
     out_trade_no: str
     out_refund_no: str | None
     copy: int  # 1 for the notification, 2.. for deliberate duplicates
-    attempts_made: int = 0
 
 
-@dataclass(frozen=True)
-class DeliveryAttempt:
+@dataclass(frozen=True, kw_only=True)
+class DeliveryAttempt(AttemptRecord):
+    """Delivered on any 2xx (WeChat: 200 or 204)."""
+
     notification_id: str
     event_type: str
     out_trade_no: str
     out_refund_no: str | None
-    url: str
     copy: int
-    attempt: int  # 1 = first try, 2.. = retries
-    at: datetime
-    status_code: int | None
-    error: str | None
-
-    @property
-    def delivered(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 def envelope(notice: Notice, *, apiv3_key: Secret[str], now: datetime) -> tuple[str, bytes]:
@@ -90,8 +73,8 @@ def envelope(notice: Notice, *, apiv3_key: Secret[str], now: datetime) -> tuple[
     return notification_id, json.dumps(body, ensure_ascii=False).encode()
 
 
-class Notifier:
-    """A scheduler thread plus a few sender threads; bounded queue, bounded history."""
+class Notifier(RetryingNotifier[Delivery, DeliveryAttempt]):
+    """Each attempt re-signed with a fresh timestamp and nonce; attempts filed by order."""
 
     def __init__(
         self,
@@ -101,88 +84,27 @@ class Notifier:
         time_scale: float,
         attempt_timeout_s: float = ATTEMPT_TIMEOUT_S,
     ) -> None:
-        self._sign, self._clock, self._time_scale = sign, clock, time_scale
-        self._http = httpx.Client(timeout=attempt_timeout_s)
-        self._senders = ThreadPoolExecutor(DELIVERY_WORKERS, thread_name_prefix="wx-notify")
-        self._queue: list[tuple[float, int, Delivery]] = []
-        self._order = itertools.count()
-        self._wake = threading.Condition()
-        self._attempts: deque[DeliveryAttempt] = deque(maxlen=MAX_ATTEMPTS_KEPT)
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="wx-notifier", daemon=True)
-        self._thread.start()
+        super().__init__(
+            clock=clock,
+            schedule_s=RETRY_SCHEDULE_S,
+            attempt_timeout_s=attempt_timeout_s,
+            name="wx-notifier",
+            time_scale=time_scale,
+        )
+        self._sign = sign
 
-    def submit(self, delivery: Delivery, delay_s: float) -> None:
-        """Deliver after `delay_s` sandbox seconds."""
-        due = _monotonic() + max(delay_s, 0.0) * self._time_scale
-        with self._wake:
-            if len(self._queue) >= MAX_PENDING_DELIVERIES:
-                raise RuntimeError("sandbox notification queue is full")
-            heapq.heappush(self._queue, (due, next(self._order), delivery))
-            self._wake.notify()
+    def _headers(self, delivery: Delivery) -> dict[str, str]:
+        return {**HEADERS, **self._sign(delivery.body)}
 
-    def attempts(self, out_trade_no: str | None = None) -> list[DeliveryAttempt]:
-        with self._wake:
-            return [a for a in self._attempts if out_trade_no in (None, a.out_trade_no)]
-
-    def pending(self) -> int:
-        with self._wake:
-            return len(self._queue)
-
-    def stop(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify()
-        self._thread.join(timeout=5)
-        self._senders.shutdown(wait=False, cancel_futures=True)
-        self._http.close()
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._stopping and not self._due():
-                    timeout = self._queue[0][0] - _monotonic() if self._queue else None
-                    self._wake.wait(timeout)
-                if self._stopping:
-                    return
-                _, _, delivery = heapq.heappop(self._queue)
-            self._senders.submit(self._attempt, delivery)
-
-    def _due(self) -> bool:
-        return bool(self._queue) and self._queue[0][0] <= _monotonic()
-
-    def _attempt(self, delivery: Delivery) -> None:
-        delivery = replace(delivery, attempts_made=delivery.attempts_made + 1)
-        status_code, error = None, None
-        headers = {"Content-Type": "application/json", "User-Agent": "Mozilla/4.0"}
-        try:
-            response = self._http.post(
-                delivery.url,
-                content=delivery.body,
-                headers={**headers, **self._sign(delivery.body)},
-            )
-            status_code = response.status_code
-        except httpx.HTTPError as failure:
-            error = repr(failure)
-        attempt = DeliveryAttempt(
+    def _record(self, delivery: Delivery, outcome: AttemptRecord) -> DeliveryAttempt:
+        return DeliveryAttempt(
             notification_id=delivery.notification_id,
             event_type=delivery.event_type,
             out_trade_no=delivery.out_trade_no,
             out_refund_no=delivery.out_refund_no,
-            url=delivery.url,
             copy=delivery.copy,
-            attempt=delivery.attempts_made,
-            at=self._clock.now(),
-            status_code=status_code,
-            error=error,
+            **outcome.base_fields(),
         )
-        with self._wake:
-            self._attempts.append(attempt)
-        retries_used = delivery.attempts_made - 1
-        if not attempt.delivered and retries_used < len(RETRY_SCHEDULE_S) and not self._stopping:
-            self.submit(delivery, RETRY_SCHEDULE_S[retries_used])
 
-
-def _monotonic() -> float:
-    # Monotonic on purpose: a wall clock stepped by NTP must not fire or stall retries.
-    return time.monotonic()
+    def _filed_under(self, attempt: DeliveryAttempt) -> str:
+        return attempt.out_trade_no

@@ -15,27 +15,23 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 
+from cloudpay.channels.sandbox_kit import LoopbackServer, SandboxHandle
 from cloudpay.channels.wechat.client import WeChatPayConfig
 from cloudpay.channels.wechat.sandbox.app import DEFAULT_FAULT_HOLD_S, build_app
 from cloudpay.channels.wechat.sandbox.core import PlatformKey, SandboxCore, platform_signer
 from cloudpay.channels.wechat.sandbox.notifier import DeliveryAttempt, Notifier
-from cloudpay.channels.wechat.sandbox.state import Merchant, SandboxState
+from cloudpay.channels.wechat.sandbox.state import BillTamper, Merchant, SandboxState
 from cloudpay.kernel.clock import Clock, SystemClock
 from cloudpay.kernel.crypto import generate_rsa_key_pair, rsa_public_key_serial_no
 from cloudpay.kernel.masking import Secret
 
-STARTUP_TIMEOUT_S = 10.0
 DEFAULT_REFUND_DELAY_S = 1.0  # sandbox seconds before a refund settles (PROCESSING → SUCCESS)
 
 
@@ -111,22 +107,12 @@ def _public_pem(private_key_pem: Secret[str]) -> str:
     )
 
 
-class _ServerThread(threading.Thread):
-    def __init__(self, server: uvicorn.Server) -> None:
-        super().__init__(name="wechat-sandbox", daemon=True)
-        self.server = server
-
-    def run(self) -> None:
-        self.server.run()
-
-
-class WeChatSandbox:
+class WeChatSandbox(SandboxHandle):
     """A running sandbox: its URL, merchants, simulated customer, faults and notifications."""
 
-    def __init__(self, core: SandboxCore, server: uvicorn.Server, thread: _ServerThread) -> None:
-        self._core, self._server, self._thread = core, server, thread
-        port = server.servers[0].sockets[0].getsockname()[1]
-        self.base_url = f"http://{server.config.host}:{port}"
+    def __init__(self, core: SandboxCore, server: LoopbackServer) -> None:
+        super().__init__(server, on_stop=core.notifier.stop)
+        self._core = core
         self._credentials: dict[str, SandboxMerchantCredentials] = {}
 
     def __repr__(self) -> str:
@@ -218,6 +204,11 @@ class WeChatSandbox:
         (500 SYSTEM_ERROR, nothing done), `bad_signature` or `tampered_body`."""
         self._core.state.inject_fault(kind, count)
 
+    def tamper_bill(self, out_trade_no: str, tamper: BillTamper) -> None:
+        """Test-only: the trade bill misreports this paid order (amount, fee, a duplicate row,
+        its time); queries and notifications stay truthful. For reconciliation tests."""
+        self._core.state.tamper_bill(out_trade_no, tamper)
+
     def notification_attempts(self, out_trade_no: str | None = None) -> list[DeliveryAttempt]:
         return self._core.notifier.attempts(out_trade_no)
 
@@ -257,27 +248,6 @@ class WeChatSandbox:
             "payer_oauth": f"GET {self.base_url}/connect/oauth2/authorize",
         }
 
-    def wait(self) -> None:
-        """Block until the server stops (the CLI's foreground mode; Ctrl-C to leave)."""
-        while self._thread.is_alive():
-            self._thread.join(timeout=0.5)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._core.notifier.stop()
-
-    def __enter__(self) -> WeChatSandbox:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def _load_credentials(path: Path | None) -> tuple[PlatformKey, list[SandboxMerchantCredentials]]:
     if path is None or not path.exists():
@@ -315,25 +285,14 @@ def start_wechat_sandbox(
     state = SandboxState(clock=clock, time_scale=time_scale, refund_delay_s=refund_delay_s)
     notifier = Notifier(sign=platform_signer(platform, clock), clock=clock, time_scale=time_scale)
     core = SandboxCore(state, notifier, platform)
-    config = uvicorn.Config(
+    server = LoopbackServer.start(
         build_app(core, fault_hold_s=fault_hold_s),
+        name="WeChat sandbox",
         host=host,
         port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        timeout_graceful_shutdown=1,
+        on_failure=notifier.stop,
     )
-    server = uvicorn.Server(config)
-    thread = _ServerThread(server)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            core.notifier.stop()
-            raise RuntimeError(f"WeChat sandbox did not start on {host}:{port}")
-        time.sleep(0.01)
-    sandbox = WeChatSandbox(core, server, thread)
+    sandbox = WeChatSandbox(core, server)
     for credentials in merchants:
         sandbox.add_merchant(credentials)
     if credentials_path is not None and not credentials_path.exists():

@@ -176,6 +176,17 @@ def _digits(count: int) -> str:
     return "".join(secrets.choice("0123456789") for _ in range(count))
 
 
+@dataclass(frozen=True)
+class BillTamper:
+    """Test-only: how the trade bill misreports one paid order, so reconciliation tests can
+    inject the mistakes a real channel's file can carry (the API answers stay truthful)."""
+
+    amount_delta_fen: int = 0  # added to the order amount on its bill row
+    fee_delta_fen: int = 0  # added to the fee on its bill row
+    duplicate: bool = False  # the row appears twice
+    traded_at: datetime | None = None  # the bill's time for it; may move it to another day
+
+
 class SandboxState:
     """All sandbox data behind one lock; every public method is atomic."""
 
@@ -189,6 +200,7 @@ class SandboxState:
         self._refunds: dict[tuple[str, str, str], Refund] = {}
         self._bills: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._faults: deque[str] = deque()
+        self._bill_tampering: dict[str, BillTamper] = {}  # out_trade_no → test-only mistake
         self._sequence = 0
         self.available = True  # False: every API call answers 503 and does nothing
 
@@ -230,6 +242,18 @@ class SandboxState:
     def take_fault(self) -> str | None:
         with self.lock:
             return self._faults.popleft() if self._faults else None
+
+    def tamper_bill(self, out_trade_no: str, tamper: BillTamper) -> None:
+        with self.lock:
+            self._bill_tampering[out_trade_no] = tamper
+
+    def bill_tamper(self, out_trade_no: str) -> BillTamper | None:
+        with self.lock:
+            return self._bill_tampering.get(out_trade_no)
+
+    def _bill_time(self, order: Order) -> datetime | None:
+        tamper = self._bill_tampering.get(order.out_trade_no)
+        return tamper.traded_at if tamper and tamper.traded_at else order.success_at
 
     # ------------------------------------------------------------ orders
 
@@ -487,7 +511,7 @@ class SandboxState:
             paid = [
                 order
                 for order in self._orders.values()
-                if mine(order.mchid, order.command.sub_mchid) and on_day(order.success_at)
+                if mine(order.mchid, order.command.sub_mchid) and on_day(self._bill_time(order))
             ]
             refunds = [
                 refund
