@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -285,7 +286,12 @@ def test_notification_resent_until_http_200(sandbox: UnionPaySandbox) -> None:
             sandbox.pay(request.order_id, "success")
             copies = flaky.wait_for(f"/up/{request.order_id}", 3, timeout_s=10)
         assert len({c.body for c in copies}) == 1
-        attempts = sandbox.notification_attempts(request.order_id)
+        # The receiver records a delivery before it answers; the sandbox logs the attempt
+        # once the answer is back: wait for the third entry rather than race it.
+        deadline = time.monotonic() + 10
+        while len(attempts := sandbox.notification_attempts(request.order_id)) < 3:
+            assert time.monotonic() < deadline, attempts
+            time.sleep(0.01)
         assert [a.status_code for a in attempts[:3]] == [500, 500, 200]
     finally:
         flaky.close()
