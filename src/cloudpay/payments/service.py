@@ -55,7 +55,7 @@ from cloudpay.payments.wallets import (
     Wallet,
     wallet_of_payment_code,
 )
-from cloudpay.routing import Decision
+from cloudpay.routing import Decision, cost_known
 
 POLL_FIRST_AFTER = timedelta(seconds=5)
 POLL_BACKOFF_CAP = timedelta(minutes=5)
@@ -196,7 +196,7 @@ def open_order(
             "method": request.method, "channel": resolved.channel,
             "channel_method": resolved.channel_method, "wallet": resolved.wallet,
             "route_id": chosen.route_id, "connector": chosen.connector,
-            "route_cost_fen": chosen.cost_fen,
+            "route_cost_fen": chosen.cost_fen if cost_known(chosen.route_id) else None,
             "routing": {"decision": decision.as_dict(), "attempts": []},
             "auth_code": request.auth_code, "return_url": request.return_url,
             "status": OrderStatus.CREATED.value,

@@ -5,14 +5,28 @@ channel call's outcome to the `HealthBoard`, whose breakers keep failing routes 
 """
 
 from cloudpay.routing.health import BreakerPolicy, CircuitState, HealthBoard, HealthSnapshot
-from cloudpay.routing.model import Candidate, Decision, Route, RouteCost, SkipReason
+from cloudpay.routing.model import (
+    Candidate,
+    Decision,
+    Route,
+    RouteCost,
+    RoutingRule,
+    SkipReason,
+    TimeWindow,
+)
 from cloudpay.routing.service import (
+    cost_known,
     create_route,
     create_rule,
     get_route,
+    get_rule,
+    implicit_routes,
     list_routes,
+    list_rules,
     plan_payment,
     record_health_transition,
+    route_health,
+    set_rule_enabled,
     update_route,
 )
 
@@ -25,12 +39,20 @@ __all__ = [
     "HealthSnapshot",
     "Route",
     "RouteCost",
+    "RoutingRule",
     "SkipReason",
+    "TimeWindow",
+    "cost_known",
     "create_route",
     "create_rule",
     "get_route",
+    "get_rule",
+    "implicit_routes",
     "list_routes",
+    "list_rules",
     "plan_payment",
     "record_health_transition",
+    "route_health",
+    "set_rule_enabled",
     "update_route",
 ]

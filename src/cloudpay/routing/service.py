@@ -145,6 +145,11 @@ def plan_payment(
     return decide(routes, rules, circuits, facts, configured=frozenset(registry.keys))
 
 
+def cost_known(route_id: str) -> bool:
+    """False for an implicit route: its zero cost means "not configured", not "free"."""
+    return not route_id.startswith(IMPLICIT_ROUTE_PREFIX)
+
+
 def implicit_routes(registry: ChannelRegistry, method: str) -> list[Route]:
     """One free route per configured connector serving the method: routing before setup."""
     return [_implicit_route(registry, key) for key in registry.keys
