@@ -35,6 +35,8 @@ class Permission(StrEnum):
     VIEW_LEDGER = "view_ledger"
     VIEW_AUDIT = "view_audit"
     MANAGE_USERS = "manage_users"
+    VIEW_ROUTES = "view_routes"  # 渠道与路由: connectors, routes, circuits, rules
+    MANAGE_ROUTES = "manage_routes"  # enable / disable a route or a routing rule
 
 
 _P = Permission
@@ -47,9 +49,10 @@ PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
     Role.AGENT: _READ_ALL,
     # A merchant runs its own shop: keys, refunds, webhook re-sends.
     Role.MERCHANT: _READ_ALL | {_P.ROTATE_KEYS, _P.REFUND_ORDERS, _P.RESEND_WEBHOOKS},
-    Role.RISK_OFFICER: _READ_ALL | {_P.REVIEW_MERCHANTS, _P.VIEW_LEDGER},
+    # Risk watches failing channels; only the platform switches routes on and off.
+    Role.RISK_OFFICER: _READ_ALL | {_P.REVIEW_MERCHANTS, _P.VIEW_LEDGER, _P.VIEW_ROUTES},
     # Auditors read everything and write nothing (PIPL: personal data stays masked).
-    Role.AUDITOR: _READ_ALL | {_P.VIEW_LEDGER, _P.VIEW_AUDIT},
+    Role.AUDITOR: _READ_ALL | {_P.VIEW_LEDGER, _P.VIEW_AUDIT, _P.VIEW_ROUTES},
 }
 
 
