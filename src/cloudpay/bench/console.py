@@ -230,10 +230,9 @@ def _verdicts(pages: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 INDEX_ADVICE = (
-    "Search by out_trade_no or channel transaction id across all merchants has no index to "
-    "use (uq_orders_app_out_trade_no leads with app_id): indexes on orders(out_trade_no) and "
-    "orders(channel_transaction_id) make it a lookup. orders(created_at) would replace the id "
-    "range the dashboard uses as a prefilter."
+    "Search by out_trade_no or channel transaction id uses ix_orders_out_trade_no and "
+    "ix_orders_channel_transaction_id (migration 0006). The dashboard prefilters on the "
+    "time-ordered id range; an index on orders(created_at) would serve the same purpose."
 )
 
 
