@@ -7,6 +7,7 @@ is what payments asks to learn whose vouchers apply to a payer.
 from cloudpay.citizen.errors import CitizenNotFound
 from cloudpay.citizen.model import Citizen, PayerChannel, PayerId, Registration
 from cloudpay.citizen.service import (
+    citizens_with_many_payer_ids,
     find_citizen_by_payer_id,
     find_citizen_id_by_resident_id,
     get_citizen,
@@ -20,6 +21,7 @@ __all__ = [
     "PayerChannel",
     "PayerId",
     "Registration",
+    "citizens_with_many_payer_ids",
     "find_citizen_by_payer_id",
     "find_citizen_id_by_resident_id",
     "get_citizen",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 from cloudpay.citizen.model import Citizen, PayerChannel, PayerId
 from cloudpay.citizen.tables import citizen_payer_ids, citizens
@@ -102,3 +102,18 @@ def insert_payer_id(connection: Connection, payer: PayerId) -> None:
             created_at=payer.created_at,
         )
     )
+
+
+def citizens_with_many_payer_ids(
+    connection: Connection, *, at_least: int, limit: int
+) -> list[tuple[str, int]]:
+    """Citizens linked to at least `at_least` wallet payer ids: (citizen id, how many)."""
+    count = func.count()
+    query = (
+        select(citizen_payer_ids.c.citizen_id, count)
+        .group_by(citizen_payer_ids.c.citizen_id)
+        .having(count >= at_least)
+        .order_by(citizen_payer_ids.c.citizen_id)
+        .limit(limit)
+    )
+    return [(row[0], int(row[1])) for row in connection.execute(query)]

@@ -117,3 +117,11 @@ def link_payer_id(
     except IntegrityError as error:
         raise ConcurrentInsertError from error
     return payer
+
+
+def citizens_with_many_payer_ids(
+    uow: UnitOfWork, *, at_least: int, limit: int = 1_000
+) -> list[tuple[str, int]]:
+    """One person with many wallets (the resident ID's blind index makes them one citizen):
+    citizens linked to at least `at_least` payer ids, with the count (a bounded batch)."""
+    return repository.citizens_with_many_payer_ids(uow.connection, at_least=at_least, limit=limit)

@@ -5,6 +5,8 @@ Other contexts call only these functions, with their unit of work. The payment f
 `reverse_for_refund` when a refund succeeds, `reverse_redemption` when the order is closed unpaid.
 """
 
+from cloudpay.marketing.abuse import review_abuse
+from cloudpay.marketing.lottery import DrawResult, LotteryEntry, draw_lottery, register_for_lottery
 from cloudpay.marketing.model import (
     MIN_PAYABLE_FEN,
     Audience,
@@ -18,6 +20,7 @@ from cloudpay.marketing.model import (
     DiscountRule,
     FunderKind,
     Instrument,
+    Issuance,
     MerchantFacts,
     MerchantScope,
     Quote,
@@ -28,6 +31,21 @@ from cloudpay.marketing.model import (
     refund_transfer_id,
     subsidy_reversal_transfer_id,
     subsidy_transfer_id,
+)
+from cloudpay.marketing.points import (
+    earn_points,
+    expire_points,
+    points_balance,
+    set_earn_rule,
+    spend_points,
+)
+from cloudpay.marketing.points_model import EarnRule, MultiplierWindow, PointsTender, points_tender
+from cloudpay.marketing.red_packets import (
+    RedPacketDraft,
+    claim_red_packet,
+    create_red_packet,
+    get_red_packet,
+    return_unclaimed_red_packets,
 )
 from cloudpay.marketing.redemption import (
     Redemption,
@@ -63,12 +81,19 @@ __all__ = [
     "Claim",
     "ClaimStatus",
     "DiscountRule",
+    "DrawResult",
+    "EarnRule",
     "FunderKind",
     "Instrument",
+    "Issuance",
+    "LotteryEntry",
     "MerchantFacts",
     "MerchantScope",
+    "MultiplierWindow",
+    "PointsTender",
     "Quote",
     "QuoteLine",
+    "RedPacketDraft",
     "Redemption",
     "RedemptionLine",
     "RuleKind",
@@ -76,18 +101,31 @@ __all__ = [
     "best_quote",
     "campaign_stats",
     "claim_instrument",
+    "claim_red_packet",
     "create_campaign",
+    "create_red_packet",
+    "draw_lottery",
+    "earn_points",
     "end_campaign",
     "end_due_campaigns",
+    "expire_points",
     "fund_campaign",
     "get_campaign",
+    "get_red_packet",
     "get_redemption",
     "list_campaigns",
+    "points_balance",
+    "points_tender",
     "quote",
     "redeem",
     "refund_transfer_id",
+    "register_for_lottery",
+    "return_unclaimed_red_packets",
     "reverse_for_refund",
     "reverse_redemption",
+    "review_abuse",
+    "set_earn_rule",
+    "spend_points",
     "subsidy_reversal_transfer_id",
     "subsidy_transfer_id",
     "wallet",

@@ -10,21 +10,36 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from cloudpay import merchants
 from cloudpay.db.unit_of_work import UnitOfWork
 from cloudpay.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT, page_envelope
-from cloudpay.marketing import redemption, service
+from cloudpay.marketing import abuse, lottery, points, red_packets, redemption, service, stats
+from cloudpay.marketing.abuse_model import FlagStatus, RuleCode
 from cloudpay.marketing.model import CampaignStatus, MerchantFacts
 from cloudpay.marketing.schemas import (
+    AbuseRuleTune,
     CampaignCreate,
     ClaimCreate,
+    DrawCreate,
+    EarningCreate,
+    EarnRuleIn,
+    FlagReview,
     FundingCreate,
     QuoteRequest,
+    RedPacketCreate,
+    abuse_rule_view,
     campaign_view,
     claim_view,
+    draw_view,
+    earn_rule_view,
+    flag_view,
+    lottery_entry_view,
+    points_lot_view,
     quote_view,
+    red_packet_share_view,
+    red_packet_view,
     stats_view,
     wallet_view,
 )
@@ -32,6 +47,9 @@ from cloudpay.web.deps import Operator, TxRunner
 
 router = APIRouter(prefix="/v1", tags=["marketing"])
 CampaignId = Annotated[str, Path(pattern=r"^cmp_[0-9A-Z]{26}$")]
+MerchantId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_\-]{1,32}$")]
+FlagId = Annotated[str, Path(pattern=r"^flg_[0-9A-Z]{26}$")]
+RedPacketId = Annotated[str, Path(pattern=r"^rpk_[0-9A-Z]{26}$")]
 CitizenId = Annotated[str, Path(pattern=r"^ctz_[0-9A-Z]{26}$")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 SCOPE = "operator"
@@ -140,3 +158,188 @@ def quote_payment(
 
     result: dict[str, Any] = runner.read(work)
     return result
+
+
+@router.post("/red-packets", status_code=201)
+async def create_red_packet(body: RedPacketCreate, runner: TxRunner, _: Operator) -> JSONResponse:
+    """红包: split now, and move the total from the funder account into the packet."""
+    draft = body.to_draft()
+
+    def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        return 201, red_packet_view(red_packets.create_red_packet(uow, draft))
+
+    return await runner.write_idempotent(SCOPE, work)
+
+
+@router.get("/red-packets/{red_packet_id}")
+def get_red_packet(red_packet_id: RedPacketId, runner: TxRunner, _: Operator) -> dict[str, Any]:
+    """The packet with its claimed shares, in claim order."""
+
+    def work(uow: UnitOfWork) -> dict[str, Any]:
+        packet = red_packets.get_red_packet(uow, red_packet_id)
+        shares = red_packets.list_shares(uow, red_packet_id)
+        return {**red_packet_view(packet), "shares": [red_packet_share_view(s) for s in shares]}
+
+    result: dict[str, Any] = runner.read(work)
+    return result
+
+
+@router.post("/red-packets/{red_packet_id}/claims")
+async def claim_red_packet(
+    red_packet_id: RedPacketId, body: ClaimCreate, runner: TxRunner, _: Operator
+) -> JSONResponse:
+    """抢红包: the citizen's share; claiming again answers the same share."""
+
+    def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        share = red_packets.claim_red_packet(uow, red_packet_id, citizen_id=body.citizen_id)
+        return 200, red_packet_share_view(share)
+
+    return await runner.write_idempotent(SCOPE, work)
+
+
+@router.post("/campaigns/{campaign_id}/lottery/entries", status_code=201)
+async def register_for_lottery(
+    campaign_id: CampaignId, body: ClaimCreate, runner: TxRunner, _: Operator
+) -> JSONResponse:
+    """摇号报名: enter the citizen in the draw; registering again answers the first entry."""
+
+    def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        entry = lottery.register_for_lottery(uow, campaign_id, citizen_id=body.citizen_id)
+        return 201, lottery_entry_view(entry)
+
+    return await runner.write_idempotent(SCOPE, work)
+
+
+@router.post("/campaigns/{campaign_id}/lottery/draw")
+async def draw_lottery(
+    campaign_id: CampaignId, body: DrawCreate, runner: TxRunner, _: Operator
+) -> JSONResponse:
+    """开奖 after the claim window: min(stock left, entrants) vouchers, seed recorded."""
+
+    def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        return 200, draw_view(lottery.draw_lottery(uow, campaign_id, seed=body.seed))
+
+    return await runner.write_idempotent(SCOPE, work)
+
+
+@router.post("/points/rules/{merchant_id}")
+async def set_points_rule(
+    merchant_id: MerchantId, body: EarnRuleIn, runner: TxRunner, _: Operator
+) -> JSONResponse:
+    """积分规则: the merchant's points per yuan, validity and promotion multipliers."""
+    rule = body.to_rule(merchant_id)
+
+    def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        return 200, earn_rule_view(points.set_earn_rule(uow, rule))
+
+    return await runner.write_idempotent(SCOPE, work)
+
+
+@router.post("/points/earnings", status_code=201)
+async def earn_points(body: EarningCreate, runner: TxRunner, _: Operator) -> JSONResponse:
+    """Points for a paid order; the same order earns once (again answers the first lot)."""
+
+    def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        lot = points.earn_points(
+            uow, citizen_id=body.citizen_id, merchant_id=body.merchant_id,
+            order_id=body.order_id, amount_fen=body.amount,
+        )  # fmt: skip
+        if lot is None:
+            return 200, {"object": "points_lot", "points": 0}
+        return 201, points_lot_view(lot)
+
+    return await runner.write_idempotent(SCOPE, work)
+
+
+@router.get("/citizens/{citizen_id}/points")
+def get_points(citizen_id: CitizenId, runner: TxRunner, _: Operator) -> dict[str, Any]:
+    """The citizen's points balance (from the ledger) and its live lots, oldest first."""
+
+    def work(uow: UnitOfWork) -> dict[str, Any]:
+        balance = points.points_balance(uow, citizen_id)
+        lots = points.live_lots(uow, citizen_id)
+        return {
+            "object": "points", "citizen_id": citizen_id, "balance": balance,
+            "lots": [points_lot_view(lot) for lot in lots],
+        }  # fmt: skip
+
+    result: dict[str, Any] = runner.read(work)
+    return result
+
+
+@router.get("/marketing/flags")
+def list_flags(
+    request: Request,
+    runner: TxRunner,
+    _: Operator,
+    status: FlagStatus | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    starting_after: str | None = None,
+) -> dict[str, Any]:
+    """反作弊: what the anti-abuse rules flagged, newest first, each with its reason."""
+    flags = runner.read(
+        lambda uow: abuse.list_flags(
+            uow, status=status, limit=limit + 1, starting_after=starting_after
+        )
+    )
+    return page_envelope([flag_view(f) for f in flags], limit=limit, url=request.url.path)
+
+
+@router.post("/marketing/flags/{flag_id}/review")
+async def review_flag(
+    flag_id: FlagId, body: FlagReview, runner: TxRunner, _: Operator
+) -> JSONResponse:
+    """A person's decision on a flag (confirmed or dismissed), kept with a note."""
+
+    def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        flag = abuse.review_flag(uow, flag_id, decision=body.decision, note=body.note)
+        return 200, flag_view(flag)
+
+    return await runner.write_idempotent(SCOPE, work)
+
+
+@router.get("/marketing/abuse-rules")
+def list_abuse_rules(runner: TxRunner, _: Operator) -> dict[str, Any]:
+    rules = runner.read(abuse.list_rules)
+    return {"object": "list", "data": [abuse_rule_view(rule) for rule in rules]}
+
+
+@router.post("/marketing/abuse-rules/{code}")
+async def tune_abuse_rule(
+    code: RuleCode, body: AbuseRuleTune, runner: TxRunner, _: Operator
+) -> JSONResponse:
+    """Rules are data: change a threshold, a window, or switch a rule off."""
+
+    def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        rule = abuse.tune_rule(
+            uow, code, threshold=body.threshold, window_hours=body.window_hours,
+            enabled=body.enabled,
+        )  # fmt: skip
+        return 200, abuse_rule_view(rule)
+
+    return await runner.write_idempotent(SCOPE, work)
+
+
+@router.get("/campaigns/{campaign_id}/report")
+def get_campaign_report(campaign_id: CampaignId, runner: TxRunner, _: Operator) -> dict[str, Any]:
+    """The campaign's totals, by district and MCC of the redeeming merchants, and by day."""
+    report = runner.read(lambda uow: stats.campaign_report(uow, campaign_id))
+    return {
+        **stats_view(campaign_id, report.total), "object": "campaign_report",
+        "by_place": [
+            {**stats_view(campaign_id, p.stats), "object": "place_stats",
+             "district": p.district or None, "mcc": p.mcc or None}
+            for p in report.by_place
+        ],
+        "by_day": [{"day": day.isoformat(), "orders": orders} for day, orders in report.by_day],
+    }  # fmt: skip
+
+
+@router.get("/campaigns/{campaign_id}/stats.csv")
+def export_campaign_stats(campaign_id: CampaignId, runner: TxRunner, _: Operator) -> Response:
+    """The report as CSV (UTF-8, RFC 4180), for spreadsheets and the programme's reporting."""
+    report = runner.read(lambda uow: stats.campaign_report(uow, campaign_id))
+    return Response(
+        stats.report_csv(report), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{campaign_id}-stats.csv"'},
+    )  # fmt: skip

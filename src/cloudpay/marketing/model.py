@@ -13,11 +13,13 @@ channel takes a zero-amount payment.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from random import Random
 from typing import Final
 
 from cloudpay.marketing.errors import ClaimRefused, CurrencyUnsupported, InvalidCampaign
@@ -42,6 +44,11 @@ class FunderKind(StrEnum):
     MERCHANT_GROUP = "merchant_group"
     PLATFORM = "platform"
     GOVERNMENT = "government"
+
+
+class Issuance(StrEnum):
+    FIRST_COME = "first_come"  # 先到先得: each claim takes the next instrument
+    LOTTERY = "lottery"  # 摇号: people register in the claim window, a seeded draw issues
 
 
 class RuleKind(StrEnum):
@@ -201,6 +208,9 @@ class Campaign:
     budget_account_id: str | None
     created_at: datetime
     returned_fen: int = 0
+    issuance: Issuance = Issuance.FIRST_COME
+    draw_seed: str | None = None  # the lottery's recorded seed: anyone can re-run the draw
+    drawn_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -394,3 +404,159 @@ class CampaignStats:
             return None
         ratio = Decimal(self.driven_amount_fen) / Decimal(self.subsidy_fen)
         return ratio.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+# --- red packets (红包) -------------------------------------------------------------------
+MIN_PART_FEN: Final = 1  # 0.01 CNY: no share of a red packet is empty
+MAX_RED_PACKET_PARTS: Final = 1_000
+MAX_RED_PACKET_TOTAL_FEN: Final = 100_000_00
+MAX_REPAIR_ROUNDS: Final = 64
+
+
+class SplitMode(StrEnum):
+    FIXED = "fixed"  # 普通红包: every share the same
+    RANDOM = "random"  # 拼手气红包: random shares
+
+
+def split_red_packet(
+    total_fen: int, count: int, *, max_part_fen: int, mode: SplitMode, rng: Random
+) -> list[int]:
+    """Split `total_fen` into `count` shares, each in [MIN_PART_FEN, max_part_fen], that sum
+    exactly to the total; the list is in claim order (share `i` goes to the `i`-th claimer).
+
+    Fixed mode needs a total divisible by the count. Random mode pre-splits the whole packet
+    at creation, so the order people claim in cannot change what they may get (the "double
+    mean" rule — each claimer draws from [1, 2 × mean of what is left) — gives early and late
+    claimers different distributions). The shares are:
+
+    1. a uniform random composition of the total into `count` positive parts: `count - 1`
+       distinct cut points drawn uniformly from the `total - 1` gaps between fen ("stars and
+       bars", Feller, *An Introduction to Probability Theory*, vol. 1, §II.5;
+       https://en.wikipedia.org/wiki/Stars_and_bars_(combinatorics)), redrawn a few times
+       when a part exceeds the maximum (rejection keeps it uniform over bounded compositions);
+    2. if the maximum is so tight that rejection keeps failing, parts above it are clipped and
+       the excess is spread over the parts with room by another uniform composition, until
+       none is left (bounds hold; exact uniformity is traded for a bounded running time);
+    3. a Fisher–Yates shuffle (`Random.shuffle`; Knuth, TAOCP vol. 2, §3.4.2, Algorithm P),
+       which makes the shares exchangeable: every claim position has the same distribution,
+       so the expected share of the first and the last claimer is the same, total ÷ count.
+    """
+    check_split(total_fen, count, max_part_fen=max_part_fen, mode=mode)
+    if mode is SplitMode.FIXED:
+        return [total_fen // count] * count
+    parts = _bounded_composition(total_fen, count, max_part_fen, rng)
+    rng.shuffle(parts)
+    return parts
+
+
+def check_split(total_fen: int, count: int, *, max_part_fen: int, mode: SplitMode) -> None:
+    """Refuse a split no list of shares can satisfy, naming the field to change."""
+    _require(1 <= count <= MAX_RED_PACKET_PARTS, f"count is 1–{MAX_RED_PACKET_PARTS}", "count")
+    _require(1 <= total_fen <= MAX_RED_PACKET_TOTAL_FEN,
+             f"total_fen is 1–{MAX_RED_PACKET_TOTAL_FEN}", "total_fen")  # fmt: skip
+    _require(max_part_fen >= MIN_PART_FEN, "max_part_fen is at least 1", "max_part_fen")
+    _require(total_fen >= count * MIN_PART_FEN,
+             "total_fen must give every share at least 1 fen", "total_fen")  # fmt: skip
+    _require(total_fen <= count * max_part_fen,
+             "total_fen exceeds count × max_part_fen", "max_part_fen")  # fmt: skip
+    if mode is SplitMode.FIXED:
+        _require(total_fen % count == 0,
+                 "a fixed red packet needs a total divisible by count", "total_fen")  # fmt: skip
+
+
+def _composition(total: int, count: int, rng: Random, *, minimum: int) -> list[int]:
+    """A uniform random composition of `total` into `count` parts, each at least `minimum`
+    (0 or 1): cut points among the gaps, with the zero-minimum case shifted to the positive."""
+    shifted = total + count * (1 - minimum)  # parts ≥ 0 ↔ parts + 1 ≥ 1
+    cuts = sorted(rng.sample(range(1, shifted), count - 1))
+    bounds = [0, *cuts, shifted]
+    return [bounds[i + 1] - bounds[i] - (1 - minimum) for i in range(count)]
+
+
+def _bounded_composition(total: int, count: int, max_part: int, rng: Random) -> list[int]:
+    for _ in range(8):
+        parts = _composition(total, count, rng, minimum=1)
+        if max(parts) <= max_part:
+            return parts
+    for _ in range(MAX_REPAIR_ROUNDS):
+        excess = sum(max(part - max_part, 0) for part in parts)
+        if excess == 0:
+            return parts
+        parts = [min(part, max_part) for part in parts]
+        open_slots = [i for i, part in enumerate(parts) if part < max_part]
+        extra = _composition(excess, len(open_slots), rng, minimum=0)
+        for slot, amount in zip(open_slots, extra, strict=True):
+            parts[slot] += amount
+    return _fill_in_order(parts, max_part, rng)
+
+
+def _fill_in_order(parts: list[int], max_part: int, rng: Random) -> list[int]:
+    """The last resort of the repair: pour the excess into the open parts in random order."""
+    excess = sum(max(part - max_part, 0) for part in parts)
+    parts = [min(part, max_part) for part in parts]
+    order = list(range(len(parts)))
+    rng.shuffle(order)
+    for slot in order:
+        poured = min(max_part - parts[slot], excess)
+        parts[slot] += poured
+        excess -= poured
+    return parts
+
+
+def red_packet_transfer_id(red_packet_id: str, step: str) -> str:
+    """The ledger id of one of a red packet's movements (`fund`, `part:<n>`, `return`): a
+    retried request or job replays the same transfer instead of moving the money twice."""
+    return f"{red_packet_id}:{step}"
+
+
+class RedPacketStatus(StrEnum):
+    OPEN = "open"  # shares may be claimed until `claim_ends_at`
+    RETURNED = "returned"  # what was left went back to the funder
+
+
+@dataclass(frozen=True)
+class RedPacket:
+    id: str
+    funder_account_id: str
+    account_id: str
+    currency: str
+    mode: SplitMode
+    total_fen: int
+    count: int
+    max_part_fen: int
+    claimed_count: int
+    claimed_fen: int
+    returned_fen: int
+    status: RedPacketStatus
+    claim_ends_at: datetime
+    return_due_at: datetime
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RedPacketShare:
+    """One citizen's share of a red packet."""
+
+    red_packet_id: str
+    part_no: int
+    amount_fen: int
+    citizen_id: str
+    claimed_at: datetime
+
+
+def draw_winners(entrants: Iterable[str], winners: int, *, seed: str) -> list[str]:
+    """摇号: the `winners` entrants whose SHA-256 of `seed:entrant` is lowest, in that order.
+
+    Each entrant's rank depends only on the seed and their own id, so the draw is the same
+    whatever order people registered in, and anyone holding the published seed and the entrant
+    list can re-run it. Python's `random` would not do: only `random()` itself is guaranteed to
+    repeat across Python versions, not `sample` or `shuffle`
+    (https://docs.python.org/3/library/random.html#notes-on-reproducibility).
+    """
+    if winners < 0:
+        raise ValueError("winners must not be negative")
+
+    def rank(entrant: str) -> tuple[str, str]:
+        return hashlib.sha256(f"{seed}:{entrant}".encode()).hexdigest(), entrant
+
+    return sorted(set(entrants), key=rank)[:winners]

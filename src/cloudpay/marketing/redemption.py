@@ -21,7 +21,7 @@ from cloudpay.db.retry import RetryableConflict
 from cloudpay.db.unit_of_work import UnitOfWork
 from cloudpay.kernel.errors import PaymentRefused
 from cloudpay.ledger import Purpose, Transfer
-from cloudpay.marketing import repository, service
+from cloudpay.marketing import abuse, repository, service
 from cloudpay.marketing.errors import ClaimRefused, InstrumentNotApplicable
 from cloudpay.marketing.model import (
     MAX_STACKED_INSTRUMENTS,
@@ -175,9 +175,11 @@ def redeem(
             "discount_fen": line.discount_fen, "reversed_fen": 0,
             "order_amount_fen": amount_fen, "currency": currency,
             "transfer_id": transfer_id, "status": REDEEMED, "created_at": now,
-            "reversed_at": None,
+            "reversed_at": None, "mcc": merchant.mcc, "district": merchant.district,
         })  # fmt: skip
     repository.insert_redemptions(uow.connection, rows)
+    if rows:
+        abuse.evaluate_redemption(uow, merchant_id=merchant.merchant_id, citizen_id=citizen_id)
     return get_redemption(uow, order_id)
 
 

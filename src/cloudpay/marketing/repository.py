@@ -25,14 +25,21 @@ from cloudpay.marketing.model import (
     DiscountRule,
     FunderKind,
     Instrument,
+    Issuance,
     MerchantScope,
+    RedPacket,
+    RedPacketShare,
+    RedPacketStatus,
     RuleKind,
+    SplitMode,
     Windows,
 )
 from cloudpay.marketing.tables import (
     marketing_campaign_people,
     marketing_campaigns,
     marketing_claims,
+    marketing_red_packet_parts,
+    marketing_red_packets,
     marketing_redemptions,
 )
 
@@ -63,6 +70,7 @@ def insert_campaign(connection: Connection, campaign: Campaign, people: Sequence
             per_person_total=campaign.caps.per_person_total, stackable=campaign.stackable,
             status=campaign.status.value, budget_account_id=None,
             created_at=campaign.created_at, updated_at=campaign.created_at,
+            issuance=campaign.issuance.value,
         )
     )  # fmt: skip
     if people:
@@ -97,6 +105,7 @@ def _campaign(row: Any) -> Campaign:
         caps=Caps(row.per_person_per_day, row.per_person_total), stackable=row.stackable,
         status=CampaignStatus(row.status), budget_account_id=row.budget_account_id,
         created_at=row.created_at, returned_fen=row.returned_fen,
+        issuance=Issuance(row.issuance), draw_seed=row.draw_seed, drawn_at=row.drawn_at,
     )  # fmt: skip
 
 
@@ -376,4 +385,138 @@ def record_reversal(
         update(marketing_redemptions)
         .where(_redemptions.order_id == order_id, _redemptions.line_no == line_no)
         .values(reversed_fen=reversed_fen, status=status, reversed_at=now)
+    )
+
+
+# --- red packets ------------------------------------------------------------------------
+_packets = marketing_red_packets.c
+_parts = marketing_red_packet_parts.c
+
+
+def insert_red_packet(connection: Connection, packet: RedPacket, parts: Sequence[int]) -> None:
+    connection.execute(
+        insert(marketing_red_packets).values(
+            id=packet.id, funder_account_id=packet.funder_account_id,
+            account_id=packet.account_id, currency=packet.currency, mode=packet.mode.value,
+            total_fen=packet.total_fen, count=packet.count, max_part_fen=packet.max_part_fen,
+            claimed_count=0, claimed_fen=0, returned_fen=0, status=packet.status.value,
+            claim_ends_at=packet.claim_ends_at, return_due_at=packet.return_due_at,
+            created_at=packet.created_at, updated_at=packet.created_at,
+        )
+    )  # fmt: skip
+    connection.execute(
+        insert(marketing_red_packet_parts),
+        [
+            {"red_packet_id": packet.id, "part_no": number, "amount_fen": amount}
+            for number, amount in enumerate(parts, start=1)
+        ],
+    )
+
+
+def _red_packet(row: Any) -> RedPacket:
+    return RedPacket(
+        id=row.id, funder_account_id=row.funder_account_id, account_id=row.account_id,
+        currency=row.currency, mode=SplitMode(row.mode), total_fen=row.total_fen,
+        count=row.count, max_part_fen=row.max_part_fen, claimed_count=row.claimed_count,
+        claimed_fen=row.claimed_fen, returned_fen=row.returned_fen,
+        status=RedPacketStatus(row.status), claim_ends_at=row.claim_ends_at,
+        return_due_at=row.return_due_at, created_at=row.created_at,
+    )  # fmt: skip
+
+
+def load_red_packet(
+    connection: Connection, red_packet_id: str, *, lock: bool = False
+) -> RedPacket | None:
+    query = select(marketing_red_packets).where(_packets.id == red_packet_id)
+    row = connection.execute(_locked(connection, query) if lock else query).first()
+    return None if row is None else _red_packet(row)
+
+
+def _share(row: Any) -> RedPacketShare:
+    return RedPacketShare(
+        row.red_packet_id, row.part_no, row.amount_fen, row.citizen_id, row.claimed_at
+    )
+
+
+def find_share(
+    connection: Connection, red_packet_id: str, citizen_id: str
+) -> RedPacketShare | None:
+    query = select(marketing_red_packet_parts).where(
+        _parts.red_packet_id == red_packet_id, _parts.citizen_id == citizen_id
+    )
+    row = connection.execute(query).first()
+    return None if row is None else _share(row)
+
+
+def list_shares(connection: Connection, red_packet_id: str) -> list[RedPacketShare]:
+    query = (
+        select(marketing_red_packet_parts)
+        .where(_parts.red_packet_id == red_packet_id, _parts.citizen_id.is_not(None))
+        .order_by(_parts.part_no)
+    )
+    return [_share(row) for row in connection.execute(query)]
+
+
+def next_unclaimed_part(connection: Connection, red_packet_id: str) -> tuple[int, int] | None:
+    """The lowest-numbered share nobody has claimed: (part_no, amount_fen)."""
+    query = (
+        select(_parts.part_no, _parts.amount_fen)
+        .where(_parts.red_packet_id == red_packet_id, _parts.citizen_id.is_(None))
+        .order_by(_parts.part_no)
+        .limit(1)
+    )
+    row = connection.execute(query).first()
+    return None if row is None else (row.part_no, row.amount_fen)
+
+
+def take_part(
+    connection: Connection, red_packet_id: str, part_no: int, citizen_id: str, now: datetime
+) -> bool:
+    """Give the share to the citizen if it is still free (a conditional update: exact)."""
+    result = connection.execute(
+        update(marketing_red_packet_parts)
+        .where(
+            _parts.red_packet_id == red_packet_id,
+            _parts.part_no == part_no,
+            _parts.citizen_id.is_(None),
+        )
+        .values(citizen_id=citizen_id, claimed_at=now)
+    )
+    return result.rowcount == 1
+
+
+def record_share_claimed(
+    connection: Connection, red_packet_id: str, amount_fen: int, now: datetime
+) -> None:
+    connection.execute(
+        update(marketing_red_packets)
+        .where(_packets.id == red_packet_id)
+        .values(
+            claimed_count=_packets.claimed_count + 1,
+            claimed_fen=_packets.claimed_fen + amount_fen,
+            updated_at=now,
+        )
+    )
+
+
+def red_packets_due_for_return(connection: Connection, *, now: datetime, limit: int) -> list[str]:
+    query = (
+        select(_packets.id)
+        .where(
+            _packets.status == RedPacketStatus.OPEN.value,
+            _packets.return_due_at <= now,
+        )
+        .order_by(_packets.return_due_at, _packets.id)
+        .limit(limit)
+    )
+    return list(connection.execute(query).scalars())
+
+
+def record_red_packet_return(
+    connection: Connection, red_packet_id: str, *, returned_fen: int, now: datetime
+) -> None:
+    connection.execute(
+        update(marketing_red_packets)
+        .where(_packets.id == red_packet_id)
+        .values(status=RedPacketStatus.RETURNED.value, returned_fen=returned_fen, updated_at=now)
     )

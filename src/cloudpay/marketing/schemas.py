@@ -9,10 +9,14 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from cloudpay.marketing.abuse_model import AbuseRule, Decision, Flag
 from cloudpay.marketing.errors import InvalidCampaign
+from cloudpay.marketing.lottery import DrawResult, LotteryEntry
 from cloudpay.marketing.model import (
     MAX_ELIGIBLE_MERCHANTS,
     MAX_ELIGIBLE_PEOPLE,
+    MAX_RED_PACKET_PARTS,
+    MAX_RED_PACKET_TOTAL_FEN,
     MAX_STOCK,
     Audience,
     Campaign,
@@ -22,11 +26,17 @@ from cloudpay.marketing.model import (
     Claim,
     DiscountRule,
     FunderKind,
+    Issuance,
     MerchantScope,
     Quote,
+    RedPacket,
+    RedPacketShare,
     RuleKind,
+    SplitMode,
     Windows,
 )
+from cloudpay.marketing.points_model import EarnRule, MultiplierWindow, PointsLot
+from cloudpay.marketing.red_packets import RedPacketDraft
 from cloudpay.marketing.service import CampaignDraft, WalletEntry
 
 _ID = r"^[A-Za-z0-9_\-]{1,40}$"
@@ -95,6 +105,7 @@ class CampaignCreate(Strict):
     people: list[str] = Field(default_factory=list, max_length=MAX_ELIGIBLE_PEOPLE)
     caps: CapsIn = Field(default_factory=CapsIn)
     stackable: StrictBool = False
+    issuance: Issuance = Issuance.FIRST_COME
 
     def to_draft(self) -> CampaignDraft:
         for person in self.people:
@@ -108,7 +119,7 @@ class CampaignCreate(Strict):
             windows=windows, scope=self.eligible_merchants.to_scope(), audience=self.audience,
             people=self.people,
             caps=Caps(self.caps.per_person_per_day, self.caps.per_person_total),
-            stackable=self.stackable,
+            stackable=self.stackable, issuance=self.issuance,
         )  # fmt: skip
 
 
@@ -164,7 +175,9 @@ def campaign_view(campaign: Campaign) -> dict[str, Any]:
         },
         "stackable": campaign.stackable, "status": campaign.status.value,
         "budget_account_id": campaign.budget_account_id,
-        "created_at": _iso(campaign.created_at),
+        "created_at": _iso(campaign.created_at), "issuance": campaign.issuance.value,
+        "draw_seed": campaign.draw_seed,
+        "drawn_at": None if campaign.drawn_at is None else _iso(campaign.drawn_at),
     }  # fmt: skip
 
 
@@ -219,4 +232,136 @@ def quote_view(citizen_id: str, quote: Quote) -> dict[str, Any]:
              "discount_fen": line.discount_fen}
             for line in quote.lines
         ],
+    }  # fmt: skip
+
+
+class RedPacketCreate(Strict):
+    funder_account_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-:.]+$")
+    total_fen: StrictInt = Field(ge=1, le=MAX_RED_PACKET_TOTAL_FEN)
+    count: StrictInt = Field(ge=1, le=MAX_RED_PACKET_PARTS)
+    mode: SplitMode
+    max_part_fen: StrictInt = Field(ge=1, le=MAX_RED_PACKET_TOTAL_FEN)
+    claim_window_hours: StrictInt = Field(24, ge=1, le=24 * 7)
+    return_after_hours: StrictInt = Field(24, ge=1, le=24 * 30)
+    currency: str = Field("CNY", min_length=3, max_length=3)
+
+    def to_draft(self) -> RedPacketDraft:
+        return RedPacketDraft(
+            funder_account_id=self.funder_account_id, total_fen=self.total_fen,
+            count=self.count, mode=self.mode, max_part_fen=self.max_part_fen,
+            claim_window_hours=self.claim_window_hours,
+            return_after_hours=self.return_after_hours, currency=self.currency,
+        )  # fmt: skip
+
+
+def red_packet_view(packet: RedPacket) -> dict[str, Any]:
+    return {
+        "object": "red_packet", "id": packet.id, "funder_account_id": packet.funder_account_id,
+        "account_id": packet.account_id, "currency": packet.currency,
+        "mode": packet.mode.value, "total_fen": packet.total_fen, "count": packet.count,
+        "max_part_fen": packet.max_part_fen, "claimed_count": packet.claimed_count,
+        "claimed_fen": packet.claimed_fen, "returned_fen": packet.returned_fen,
+        "status": packet.status.value, "claim_ends_at": _iso(packet.claim_ends_at),
+        "return_due_at": _iso(packet.return_due_at), "created_at": _iso(packet.created_at),
+    }  # fmt: skip
+
+
+def red_packet_share_view(share: RedPacketShare) -> dict[str, Any]:
+    return {
+        "object": "red_packet_share", "red_packet_id": share.red_packet_id,
+        "part_no": share.part_no, "amount_fen": share.amount_fen,
+        "citizen_id": share.citizen_id, "claimed_at": _iso(share.claimed_at),
+    }  # fmt: skip
+
+
+class DrawCreate(Strict):
+    seed: str | None = Field(None, pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+def lottery_entry_view(entry: LotteryEntry) -> dict[str, Any]:
+    return {
+        "object": "lottery_entry", "campaign_id": entry.campaign_id,
+        "citizen_id": entry.citizen_id, "registered_at": _iso(entry.registered_at),
+    }  # fmt: skip
+
+
+def draw_view(result: DrawResult) -> dict[str, Any]:
+    return {
+        "object": "lottery_draw", "campaign_id": result.campaign_id, "seed": result.seed,
+        "entrants": result.entrants, "winners": list(result.winners),
+        "drawn_at": _iso(result.drawn_at),
+    }  # fmt: skip
+
+
+class MultiplierIn(Strict):
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    multiplier_bp: StrictInt = Field(ge=1, le=10**6)
+
+
+class EarnRuleIn(Strict):
+    points_per_yuan: StrictInt = Field(ge=1, le=10**6)
+    validity_days: StrictInt = Field(365, ge=1, le=10**4)
+    multipliers: list[MultiplierIn] = Field(default_factory=list, max_length=100)
+
+    def to_rule(self, merchant_id: str) -> EarnRule:
+        windows = tuple(
+            MultiplierWindow(m.starts_at, m.ends_at, m.multiplier_bp) for m in self.multipliers
+        )
+        return EarnRule(merchant_id, self.points_per_yuan, self.validity_days, windows)
+
+
+class EarningCreate(Strict):
+    citizen_id: str = Field(min_length=1, max_length=40, pattern=_ID)
+    merchant_id: str = Field(min_length=1, max_length=32, pattern=_ID)
+    order_id: str = Field(min_length=1, max_length=40, pattern=_ID)
+    amount: StrictInt = Field(ge=1, le=10**11)  # what the citizen paid, fen
+
+
+def earn_rule_view(rule: EarnRule) -> dict[str, Any]:
+    return {
+        "object": "points_rule", "merchant_id": rule.merchant_id,
+        "points_per_yuan": rule.points_per_yuan, "validity_days": rule.validity_days,
+        "multipliers": [
+            {"starts_at": _iso(w.starts_at), "ends_at": _iso(w.ends_at),
+             "multiplier_bp": w.multiplier_bp}
+            for w in rule.windows
+        ],
+    }  # fmt: skip
+
+
+def points_lot_view(lot: PointsLot) -> dict[str, Any]:
+    return {
+        "object": "points_lot", "id": lot.id, "citizen_id": lot.citizen_id,
+        "merchant_id": lot.merchant_id, "points": lot.points, "remaining": lot.remaining,
+        "earned_at": _iso(lot.earned_at), "expires_at": _iso(lot.expires_at),
+    }  # fmt: skip
+
+
+class FlagReview(Strict):
+    decision: Decision
+    note: str | None = Field(None, max_length=512, pattern=r"^[^\x00]*$")
+
+
+class AbuseRuleTune(Strict):
+    threshold: StrictInt = Field(ge=1, le=10**6)
+    window_hours: StrictInt = Field(ge=0, le=24 * 366)
+    enabled: StrictBool = True
+
+
+def flag_view(flag: Flag) -> dict[str, Any]:
+    return {
+        "object": "marketing_flag", "id": flag.id,
+        "subject": {"kind": flag.subject_kind.value, "id": flag.subject_id},
+        "rule": flag.rule.value, "reason": flag.reason, "status": flag.status.value,
+        "decision": None if flag.decision is None else flag.decision.value, "note": flag.note,
+        "created_at": _iso(flag.created_at),
+        "reviewed_at": None if flag.reviewed_at is None else _iso(flag.reviewed_at),
+    }  # fmt: skip
+
+
+def abuse_rule_view(rule: AbuseRule) -> dict[str, Any]:
+    return {
+        "object": "abuse_rule", "code": rule.code.value, "description": rule.description,
+        "threshold": rule.threshold, "window_hours": rule.window_hours, "enabled": rule.enabled,
     }  # fmt: skip

@@ -19,7 +19,7 @@ from cloudpay.kernel.business_time import business_date
 from cloudpay.kernel.errors import CurrencyMismatch, NotFound
 from cloudpay.kernel.ids import new_id
 from cloudpay.ledger import Purpose, Transfer
-from cloudpay.marketing import repository
+from cloudpay.marketing import abuse, repository
 from cloudpay.marketing.errors import (
     CampaignNotFound,
     ClaimRefused,
@@ -40,6 +40,7 @@ from cloudpay.marketing.model import (
     ClaimStatus,
     DiscountRule,
     FunderKind,
+    Issuance,
     MerchantScope,
     Windows,
     check_cap,
@@ -78,6 +79,7 @@ class CampaignDraft:
     people: Sequence[str] = ()
     caps: Caps = field(default_factory=Caps)
     stackable: bool = False
+    issuance: Issuance = Issuance.FIRST_COME
 
 
 # --- campaigns --------------------------------------------------------------------------
@@ -92,6 +94,8 @@ def create_campaign(uow: UnitOfWork, draft: CampaignDraft) -> Campaign:
         raise InvalidCampaign("people are given exactly when audience is list", param="people")
     if len(people) > MAX_ELIGIBLE_PEOPLE:
         raise InvalidCampaign(f"at most {MAX_ELIGIBLE_PEOPLE} people", param="people")
+    if draft.issuance is Issuance.LOTTERY and draft.kind is not CampaignKind.VOUCHER:
+        raise InvalidCampaign("only voucher campaigns issue by lottery", param="issuance")
     if draft.funder_kind is FunderKind.MERCHANT:
         try:
             merchants.get_merchant(uow, draft.funder_id)
@@ -103,6 +107,7 @@ def create_campaign(uow: UnitOfWork, draft: CampaignDraft) -> Campaign:
         stock=draft.stock, issued=0, committed_fen=0, funded_fen=0, windows=draft.windows,
         scope=draft.scope, audience=draft.audience, caps=draft.caps, stackable=draft.stackable,
         status=CampaignStatus.DRAFT, budget_account_id=None, created_at=uow.clock.now(),
+        issuance=draft.issuance,
     )  # fmt: skip
     repository.insert_campaign(uow.connection, campaign, people)
     return campaign
@@ -187,6 +192,10 @@ def claim_instrument(uow: UnitOfWork, campaign_id: str, *, citizen_id: str) -> C
     now = uow.clock.now()
     campaign = get_campaign(uow, campaign_id)
     person = citizen.get_citizen(uow, citizen_id)
+    if campaign.issuance is Issuance.LOTTERY:
+        raise ClaimRefused(
+            "this campaign issues by lottery: register for the draw", code="lottery_only"
+        )
     check_claimable(campaign, now)
     _check_audience(uow, campaign, person)
     day = business_date(now)
@@ -207,6 +216,7 @@ def claim_instrument(uow: UnitOfWork, campaign_id: str, *, citizen_id: str) -> C
         # The state changed since we read it: name the rule the conditional UPDATE enforced.
         # If it allows the issue again (funded meanwhile), run the claim once more.
         raise issue_refusal(get_campaign(uow, campaign_id)) or ConcurrentClaim()
+    abuse.evaluate_claim(uow, citizen_id)
     return claim
 
 

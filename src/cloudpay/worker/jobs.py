@@ -18,6 +18,7 @@ from cloudpay.db.idempotency import purge_expired
 from cloudpay.db.unit_of_work import Transact, transactor
 from cloudpay.kernel.clock import Clock
 from cloudpay.ledger import expire_pending_transfers
+from cloudpay.marketing import expire_points, return_unclaimed_red_packets, review_abuse
 from cloudpay.payments import flows, webhooks
 from cloudpay.web.nonces import purge_expired_nonces
 
@@ -83,6 +84,9 @@ JOBS: tuple[Job, ...] = (
     Job("ledger.expire_pending_transfers", 5.0, _expire_holds),
     Job("idempotency.purge_expired_keys", 3600.0, _purge_keys),
     Job("auth.purge_expired_nonces", 60.0, _purge_nonces),
+    Job("marketing.return_red_packets", 60.0, lambda c: c.transact(return_unclaimed_red_packets)),
+    Job("marketing.expire_points", 3600.0, lambda c: c.transact(expire_points)),
+    Job("marketing.review_abuse", 600.0, lambda c: c.transact(review_abuse)),
 )
 
 
