@@ -21,6 +21,7 @@ from cloudpay.kernel.errors import CloudPayError
 from cloudpay.kernel.vault import PersonalDataVault
 from cloudpay.ledger import check_books
 from cloudpay.logging import configure_logging
+from cloudpay.marketing.cli import build_campaign_app
 from cloudpay.merchants import service as merchants
 from cloudpay.merchants.model import (
     AcquiringMode,
@@ -43,6 +44,10 @@ merchant_app = typer.Typer(no_args_is_help=True, help="Merchants: onboard (进�
 app_app = typer.Typer(no_args_is_help=True, help="Merchant apps and their signing keys.")
 app.add_typer(merchant_app, name="merchant")
 app.add_typer(app_app, name="app")
+user_app = typer.Typer(no_args_is_help=True, help="Console users (the first admin, and more).")
+app.add_typer(user_app, name="user")
+settle_app = typer.Typer(no_args_is_help=True, help="Settlement (结算) runs and payouts.")
+app.add_typer(settle_app, name="settle")
 console = Console(stderr=True)
 
 
@@ -199,6 +204,52 @@ def ledger_check(
         raise typer.Exit(1)
 
 
+@settle_app.command("run")
+def settle_run(
+    business_date: Annotated[str, typer.Option("--date", help="business date YYYY-MM-DD")],
+    pay_out: Annotated[bool, typer.Option(help="send payouts to the configured banks")] = True,
+    database: Annotated[str | None, typer.Option(help="database URL")] = None,
+) -> None:
+    """Settle (or resume settling) one business date; prints the run summary as JSON."""
+    from datetime import date
+
+    from rich.progress import Progress
+
+    from cloudpay.db.unit_of_work import transactor
+    from cloudpay.settlement.flows import SettlementContext, run_settlement
+
+    try:
+        day = date.fromisoformat(business_date)
+    except ValueError as error:
+        raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from error
+    engine = _engine(_settings(database))
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(f"settling {day}", total=None)
+        summary = run_settlement(
+            transactor(engine), SettlementContext(), day, pay_out=pay_out,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )  # fmt: skip
+    typer.echo(json.dumps(summary.as_dict(), indent=2))
+
+
+@bench_app.command("settlement")
+def bench_settlement(
+    orders: Annotated[int, typer.Option(min=1_000, help="orders in the day")] = 1_000_000,
+    merchant_count: Annotated[int, typer.Option("--merchants", min=10, help="merchants")] = 10_000,
+    postgres: Annotated[str, typer.Option(help="auto | off | a PostgreSQL URL")] = "off",
+    json_out: Annotated[Path | None, typer.Option(help="also write the JSON here")] = None,
+) -> None:
+    """Settle a day of orders across merchants, against a bare SQL aggregate of the same."""
+    from cloudpay.bench.settlement import run_settlement_bench
+
+    configure_logging("WARNING")
+    result = run_settlement_bench(orders=orders, merchants=merchant_count, postgres=postgres)
+    text = json.dumps(result, indent=2)
+    typer.echo(text)
+    if json_out:
+        json_out.write_text(text + "\n")
+
+
 @bench_app.command("ledger")
 def bench_ledger(
     transfers: Annotated[int, typer.Option(min=1_000)] = 200_000,
@@ -246,6 +297,114 @@ def bench_payments(
         json_out.write_text(text + "\n")
 
 
+@bench_app.command("console")
+def bench_console(
+    orders: Annotated[int, typer.Option(min=1_000, help="orders generated")] = 1_000_000,
+    renders: Annotated[int, typer.Option(min=5, help="renders timed per page")] = 100,
+    postgres: Annotated[str, typer.Option(help="auto | off | a PostgreSQL URL")] = "auto",
+    json_out: Annotated[Path | None, typer.Option(help="also write the JSON here")] = None,
+) -> None:
+    """Console dashboard and order-search render times (p50/p99) over generated orders."""
+    from cloudpay.bench.console import run_console_bench
+
+    configure_logging("WARNING")
+    result = run_console_bench(orders=orders, renders=renders, postgres=postgres)
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    typer.echo(text)
+    if json_out:
+        json_out.write_text(text + "\n")
+
+
+@bench_app.command("claims")
+def bench_claims(
+    stock: Annotated[int, typer.Option(min=10, help="vouchers in the campaign")] = 5_000,
+    people: Annotated[int, typer.Option(min=10, help="citizens claiming")] = 6_000,
+    threads: Annotated[int, typer.Option(min=1, max=128, help="PostgreSQL claimers")] = 16,
+    sqlite_threads: Annotated[int, typer.Option(min=1, max=64)] = 8,
+    postgres: Annotated[str, typer.Option(help="auto | off | a PostgreSQL URL")] = "auto",
+    json_out: Annotated[Path | None, typer.Option(help="also write the JSON here")] = None,
+) -> None:
+    """Concurrent voucher claims: claims/s, p99, and issued = stock, against a hot-row baseline."""
+    from cloudpay.bench.claims import run_claims_bench
+
+    configure_logging("WARNING")
+    result = run_claims_bench(
+        stock=stock, people=people, threads=threads, sqlite_threads=sqlite_threads,
+        postgres=postgres,
+    )  # fmt: skip
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    typer.echo(text)
+    if json_out:
+        json_out.write_text(text + "\n")
+
+
+@bench_app.command("recon")
+def bench_recon(
+    rows: Annotated[int, typer.Option(min=10_000, help="trade bill rows")] = 1_000_000,
+    json_out: Annotated[Path | None, typer.Option(help="also write the JSON here")] = None,
+) -> None:
+    """Reconcile a generated WeChat trade bill with injected mistakes, against a plain read."""
+    from cloudpay.bench.recon import run_recon_bench
+
+    configure_logging("WARNING")
+    text = json.dumps(run_recon_bench(rows=rows), indent=2, ensure_ascii=False)
+    typer.echo(text)
+    if json_out:
+        json_out.write_text(text + "\n")
+
+
+# --- reconciliation ----------------------------------------------------------------------
+recon_app = typer.Typer(no_args_is_help=True, help="Reconciliation (对账) of channel bills.")
+app.add_typer(recon_app, name="recon")
+
+
+@recon_app.command("run")
+def recon_run(
+    bill_date: Annotated[str, typer.Option("--date", help="business date YYYY-MM-DD")],
+    channel: Annotated[str, typer.Option(help="connector key")] = "wechat",
+    bill_file: Annotated[Path | None, typer.Option("--file", help="a downloaded bill")] = None,
+    bill_format: Annotated[str | None, typer.Option(help="reader (default: the channel)")] = None,
+    database: Annotated[str | None, typer.Option(help="database URL (default: settings)")] = None,
+) -> None:
+    """Reconcile a day: the file given, or the bill downloaded from the channel; prints the
+    run (matched, breaks by type, carry-over) as JSON. Exit 1 if the file is rejected."""
+    from datetime import date
+
+    from cloudpay.channels.protocol import ChannelError
+    from cloudpay.db.unit_of_work import transactor
+    from cloudpay.main import channel_context_for
+    from cloudpay.reconciliation import BillFile, run_day
+
+    settings = _settings(database)
+    try:
+        day = date.fromisoformat(bill_date)
+    except ValueError:
+        raise typer.BadParameter("expected YYYY-MM-DD", param_hint="--date") from None
+    engine = _migrated_engine(settings)
+    if bill_file is not None:
+        data, source, code = bill_file.read_bytes(), f"file:{bill_file.name}", channel
+    else:
+        registry = channel_context_for(settings, SystemClock()).channels
+        if channel not in registry.keys:
+            raise typer.BadParameter(f"no connector {channel!r} configured", param_hint="--channel")
+        adapter = registry.get(channel)
+        try:
+            data = adapter.download_bill(day)
+        except ChannelError as error:
+            if error.code != "NO_STATEMENT_EXIST":  # WeChat: no transaction, no bill
+                console.print(f"[red]the channel gave no bill[/red]: {error.message}")
+                raise typer.Exit(1) from error
+            data = b""
+        source, code = f"download:{channel}", adapter.code
+    bill = BillFile(channel, day, data, source, bill_format or code, no_statement=not data)
+    try:
+        run = run_day(transactor(engine, SystemClock()), bill=bill, actor="cli")
+    except CloudPayError as error:
+        console.print(f"[red]{error.code}[/red]: {error.message}")
+        raise typer.Exit(1) from error
+    typer.echo(json.dumps(run, indent=2, ensure_ascii=False, default=str))
+
+
 # --- merchants and apps -----------------------------------------------------------------
 T = TypeVar("T")
 Database = Annotated[str | None, typer.Option(help="database URL (default: settings)")]
@@ -270,6 +429,13 @@ def _merchants_transaction(
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
+
+
+def _campaign_transaction(database: str | None, work: Callable[[UnitOfWork], Any]) -> Any:
+    return _merchants_transaction(database, lambda uow, _vault: work(uow))
+
+
+app.add_typer(build_campaign_app(_campaign_transaction), name="campaign")
 
 
 def _echo(payload: dict[str, Any], as_json: bool) -> None:
@@ -389,6 +555,48 @@ def _write_private_key(path: Path, text: str) -> Path:
     with os.fdopen(descriptor, "w") as handle:
         handle.write(text if text.endswith("\n") else text + "\n")
     return path
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="the user's e-mail (their login)")],
+    role: Annotated[
+        str, typer.Option(help="platform_admin | bank | agent | merchant | risk_officer | auditor")
+    ],
+    merchant: Annotated[str | None, typer.Option(help="merchant id (role merchant)")] = None,
+    agent: Annotated[str | None, typer.Option(help="agent id (role agent)")] = None,
+    totp: Annotated[bool, typer.Option(help="require an authenticator code (TOTP)")] = False,
+    database: Database = None,
+) -> None:
+    """Create a console user; the password is read from CLOUDPAY_NEW_USER_PASSWORD or
+    generated and printed once."""
+    import secrets
+
+    from cloudpay.console import Role, create_user
+
+    password = os.environ.get("CLOUDPAY_NEW_USER_PASSWORD") or secrets.token_urlsafe(18)
+    try:
+        the_role = Role(role)
+    except ValueError:
+        console.print(f"[red]unknown role {role}[/red]")
+        raise typer.Exit(2) from None
+
+    def work(uow: UnitOfWork, vault: PersonalDataVault) -> tuple[str, str | None]:
+        user, secret = create_user(
+            uow, vault=vault, email=email, password=password, role=the_role,
+            merchant_id=merchant, agent_id=agent, with_totp=totp,
+        )  # fmt: skip
+        return user.id, secret
+
+    user_id, secret = _merchants_transaction(database, work)
+    typer.echo(f"user {user_id} ({the_role.value}) {email.strip().lower()}")
+    if not os.environ.get("CLOUDPAY_NEW_USER_PASSWORD"):
+        typer.echo(f"password: {password}")
+    if secret:
+        import pyotp
+
+        uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name="CloudPay Console")
+        typer.echo(f"TOTP: {uri}")
 
 
 @sandbox_app.callback(invoke_without_command=True)

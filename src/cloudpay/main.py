@@ -11,16 +11,24 @@ from sqlalchemy import Engine, text
 from cloudpay.channels.registry import ChannelRegistry
 from cloudpay.channels.wechat import WeChatPayChannel, WeChatPayConfig
 from cloudpay.channels.wechat.sandbox.server import adapter_config_from_credentials
+from cloudpay.citizen.api import router as citizen_router
 from cloudpay.config import Settings, get_settings
+from cloudpay.connectors import load_connectors
+from cloudpay.console import create_console
 from cloudpay.db.engine import make_engine
 from cloudpay.kernel.clock import Clock, SystemClock
 from cloudpay.kernel.masking import Secret
 from cloudpay.kernel.vault import PersonalDataVault
 from cloudpay.ledger.api import router as ledger_router
+from cloudpay.marketing.api import router as marketing_router
 from cloudpay.merchants import find_app_key, get_app
 from cloudpay.merchants.api import router as merchants_router
 from cloudpay.payments.api import router as payments_router
 from cloudpay.payments.flows import ChannelContext
+from cloudpay.payments.storefront import router as storefront_router
+from cloudpay.reconciliation.api import router as reconciliation_router
+from cloudpay.routing.api import router as routing_router
+from cloudpay.settlement.api import router as settlement_router
 from cloudpay.web.app_identity import router as app_identity_router
 from cloudpay.web.errors import install_error_handlers
 from cloudpay.web.merchant_auth import AppKeyDirectory
@@ -66,6 +74,9 @@ def channel_context_for(settings: Settings, clock: Clock) -> ChannelContext:
     wechat = wechat_config_for(settings)
     if wechat is not None:
         registry.register(WeChatPayChannel(wechat, clock=clock))
+    if settings.connectors_file:
+        for key, connector in load_connectors(Path(settings.connectors_file), clock).items():
+            registry.register(connector, key=key)
     return ChannelContext(registry, settings.public_base_url, clock)
 
 
@@ -126,6 +137,15 @@ def create_app(
     app.include_router(ledger_router)
     app.include_router(merchants_router)
     app.include_router(payments_router)
+    app.include_router(routing_router)
+    app.include_router(settlement_router)
+    app.include_router(citizen_router)
+    app.include_router(marketing_router)
+    app.include_router(reconciliation_router)
+    app.include_router(storefront_router)  # after /pay/qr/… of payments_router
+
+    # The operator console: HTML pages with their own error pages, sharing this app's state.
+    app.mount("/console", create_console(app.state))
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, Any]:

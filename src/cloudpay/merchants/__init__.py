@@ -22,9 +22,11 @@ from cloudpay.merchants.model import (
     Store,
 )
 from cloudpay.merchants.service import (
+    PreparedKey,
     add_app_key,
     find_app_key,
     find_earliest_app_for_method,
+    find_merchants,
     find_store_by_code,
     get_agent,
     get_app,
@@ -52,6 +54,7 @@ __all__ = [
     "KeyStatus",
     "Merchant",
     "MerchantStatus",
+    "PreparedKey",
     "Review",
     "ReviewAction",
     "SettlementAccount",
@@ -59,6 +62,7 @@ __all__ = [
     "add_app_key",
     "find_app_key",
     "find_earliest_app_for_method",
+    "find_merchants",
     "find_store_by_code",
     "get_agent",
     "get_app",

@@ -13,23 +13,59 @@ from cloudpay.payments.flows import (
     refund_order,
 )
 from cloudpay.payments.model import OrderStatus, RefundStatus
+from cloudpay.payments.repair import RECONCILIATION_COLUMNS, reconciliation_rows, repair_order
+from cloudpay.payments.reports import (
+    ChannelTotals,
+    DayTotals,
+    channel_totals,
+    daily_totals,
+    event_merchant_id,
+    order_detail,
+    resend_event,
+    search_orders,
+)
 from cloudpay.payments.repository import OrderRow, RefundRow
 from cloudpay.payments.service import OrderRequest, get_order, get_refund, list_orders
+from cloudpay.payments.settlement_feed import (
+    PricedOrders,
+    PricedRefund,
+    capture_transfer_ids,
+    paid_orders_baseline,
+    priced_orders,
+    priced_refunds,
+)
 
 __all__ = [
+    "RECONCILIATION_COLUMNS",
     "ChannelContext",
+    "ChannelTotals",
+    "DayTotals",
     "OrderRequest",
     "OrderRow",
     "OrderStatus",
+    "PricedOrders",
+    "PricedRefund",
     "RefundRow",
     "RefundStatus",
+    "capture_transfer_ids",
+    "channel_totals",
     "close_order",
+    "daily_totals",
+    "event_merchant_id",
     "get_order",
     "get_refund",
     "handle_notification",
     "list_orders",
+    "order_detail",
+    "paid_orders_baseline",
     "place_order",
     "poll_open_orders",
     "poll_processing_refunds",
+    "priced_orders",
+    "priced_refunds",
+    "reconciliation_rows",
     "refund_order",
+    "repair_order",
+    "resend_event",
+    "search_orders",
 ]

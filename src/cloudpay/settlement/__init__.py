@@ -25,6 +25,12 @@ from cloudpay.settlement.errors import (
     SettlementCycleInvalid,
     SplitRefused,
 )
+from cloudpay.settlement.flows import (
+    SettlementContext,
+    check_custody,
+    run_settlement,
+    sync_payout,
+)
 from cloudpay.settlement.model import (
     DEFAULT_AUTO_UNFREEZE_DAYS,
     DEFAULT_SPLIT_CAP_BP,
@@ -49,6 +55,7 @@ from cloudpay.settlement.model import (
     split_return,
     unfreeze,
 )
+from cloudpay.settlement.payouts import balances, mirror_custody_opening
 from cloudpay.settlement.run import (
     PBOC_ACCOUNT_LIMITS,
     AccountClass,
@@ -64,6 +71,14 @@ from cloudpay.settlement.run import (
     SplitReturnLine,
     plan_payouts,
     settle_merchant,
+)
+from cloudpay.settlement.service import (
+    ProfileInput,
+    create_fee_plan,
+    get_settlement,
+    list_settlements,
+    set_agent_rate,
+    set_profile,
 )
 
 __all__ = [
@@ -92,10 +107,12 @@ __all__ = [
     "PaymentLine",
     "PayoutLimitsInvalid",
     "PayoutPlan",
+    "ProfileInput",
     "RefundExceedsOrder",
     "RefundFeePolicy",
     "RefundLine",
     "ReservePolicy",
+    "SettlementContext",
     "SettlementCycle",
     "SettlementCycleInvalid",
     "SettlementLine",
@@ -108,15 +125,25 @@ __all__ = [
     "SplitReturnLine",
     "SplitRule",
     "auto_unfreeze_date",
+    "balances",
     "channel_cost_for",
+    "check_custody",
+    "create_fee_plan",
     "fee_for",
     "fee_return_for",
+    "get_settlement",
+    "list_settlements",
     "margin_fen",
+    "mirror_custody_opening",
     "plan_payouts",
     "plan_split",
+    "run_settlement",
+    "set_agent_rate",
+    "set_profile",
     "settle_merchant",
     "settlement_date",
     "share_fee",
     "split_return",
+    "sync_payout",
     "unfreeze",
 ]

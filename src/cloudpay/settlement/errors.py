@@ -20,6 +20,14 @@
 | `calendar_invalid`          | 400 | a day both holiday and workday, a step out of range |
 | `settlement_cycle_invalid`  | 400 | not T+N (1 ≤ N ≤ 30) or D+N (0 ≤ N ≤ 30) |
 | `payout_limits_invalid`     | 400 | negative limits or usage |
+| `fee_plan_backdated`        | 400 | a fee plan starting in the past (it would reprice orders) |
+| `conflict`                  | 409 | a fee plan version already starts at that instant |
+| `bank_unknown`              | 400 | a settlement profile at a bank that is not configured |
+| `account_class_invalid`     | 400 | a settlement e-account that is not Class II or III |
+| `class_i_card_missing`      | 400 | rerouting over the limit without a bound Class I card |
+| `merchant_not_found`        | 404 | fee plan or profile for an unknown merchant |
+| `resource_missing`          | 404 | an unknown settlement, payout, or a merchant with no profile |
+| `notification_rejected`     | 401 | a bank webhook whose signature, time or nonce fails |
 """
 
 from __future__ import annotations
