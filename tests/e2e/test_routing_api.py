@@ -94,7 +94,9 @@ def test_health_lists_configured_and_implicit_routes(api: httpx.Client) -> None:
     route = _route(api)  # configures wechat_native only: the other methods stay implicit
     rows = api.get("/v1/routes/health").json()["data"]
     assert {r["route_id"] for r in rows} == {
-        route["id"], "connector:wechat_city_bank", "connector:wechat_provider"
+        route["id"],
+        "connector:wechat_city_bank",
+        "connector:wechat_provider",
     }
     everything = {**ROUTE, "methods": ["wechat_native", "wechat_jsapi", "wechat_micropay"]}
     whole = api.post("/v1/routes", json=everything).json()

@@ -16,6 +16,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TIMESTAMP = sa.DateTime(timezone=True)
+
+
 def _order_columns() -> tuple[sa.Column[object], ...]:
     return (
         sa.Column("channel_method", sa.String(32), nullable=True),
