@@ -33,12 +33,14 @@ from cloudpay.demo.shoppers import pay_at_store, payment_code
 from cloudpay.kernel.clock import Clock
 from cloudpay.main import create_app
 from cloudpay.payments import ChannelContext
+from cloudpay.routing import BreakerPolicy, HealthBoard
 from cloudpay.sdk import CloudPayAPIError, CloudPayClient
 from cloudpay.worker import WorkerContext, run_worker
 
 OUTCOMES = (("success", 82), ("fail", 6), ("timeout", 7), ("pay_twice", 5))
 KINDS = (("wechat_native", 34), ("alipay_qr", 24), ("unionpay_qr", 10), ("micropay", 20),
          ("store_qr", 12))  # fmt: skip
+DEMO_OPEN_FOR_S = 5.0
 BANK_DOWN = (0.30, 0.45)  # the share of the day the city bank's WeChat API is down
 RECEIVER_DOWN_SHARE = 0.4  # of the day's orders, while the merchant's endpoint is down
 REFUND_SHARE = 0.06
@@ -80,7 +82,10 @@ def start_gateway(engine: Engine, clock: Clock, settings: Settings, *, port: int
     channels = start_channels(clock)
     app = create_app(settings, engine=engine, clock=clock)
     api = serve_in_thread(app, port=port)
-    app.state.channel_context = ChannelContext(channels.registry(), api.url, clock)
+    # Breakers reopen after 5 s here (30 s in production): the demo day is short, and the
+    # bank's route should win its traffic back within it once the bank is up again.
+    board = HealthBoard(clock, BreakerPolicy(open_for_s=DEMO_OPEN_FOR_S))
+    app.state.channel_context = ChannelContext(channels.registry(), api.url, clock, board)
     routes = configure_routes(engine, clock, app.state.channel_context.channels)
     keyring = app.state.platform_keyring
     receiver = WebhookReceiver(platform_keys=lambda: keyring.public_keys())

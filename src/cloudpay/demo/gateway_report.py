@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from cloudpay.config import Settings
 from cloudpay.db.unit_of_work import UnitOfWork, run_in_transaction
 from cloudpay.demo.gateway_day import GatewayDay, fresh_orders
+from cloudpay.kernel.business_time import format_shanghai
 from cloudpay.kernel.money import Money
 from cloudpay.ledger import CheckReport, Purpose, lookup_accounts, merchant_owner
 from cloudpay.ledger.repository import find_account
@@ -70,6 +71,19 @@ def _routing_table(day: GatewayDay, orders: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _circuits(day: GatewayDay) -> str:
+    """Each route's circuit transitions today, as this API process saw them."""
+    board = day.app.state.channel_context.board
+    lines = []
+    for connector, route_id in day.routes.items():
+        snapshot = board.snapshot(route_id)
+        if snapshot.changed_at is not None:
+            lines.append(f"  circuit of {connector}: now {snapshot.state.value}, "
+                         f"last change {format_shanghai(snapshot.changed_at)}, "
+                         f"last error: {snapshot.last_error or 'none'}")  # fmt: skip
+    return "\n".join(lines) or "  every circuit stayed closed"
+
+
 def _merchant_table(engine: Engine, day: GatewayDay, orders: list[dict[str, Any]]) -> Table:
     table = Table(title="Merchants")
     for column in ("merchant", "app", "orders", "paid", "refunded", "unsettled (ledger)"):
@@ -103,11 +117,13 @@ def print_gateway_report(
     orders = fresh_orders(day)
     console.print(_day_table(day, orders))
     console.print(_routing_table(day, orders))
+    console.print(_circuits(day))
     console.print(_merchant_table(engine, day, orders))
     verdict = "[green]✓ books balance[/green]" if report.ok else "[red]✗ books do not balance[/red]"
     for ledger, totals in report.totals.items():
-        verdict += f"  {ledger}: debits {_yuan(totals['debits_posted'])}"
-        verdict += f" = credits {_yuan(totals['credits_posted'])}"
+        amount = _yuan if ledger == "CNY" else str  # PTS: marketing points, not money
+        verdict += f"  {ledger}: debits {amount(totals['debits_posted'])}"
+        verdict += f" = credits {amount(totals['credits_posted'])}"
     console.print(verdict)
     for problem in report.problems:
         console.print(f"  [red]{problem}[/red]")
