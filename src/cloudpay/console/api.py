@@ -19,7 +19,7 @@ from markupsafe import Markup
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cloudpay.console import charts, dashboard, pages, routing_pages, service
+from cloudpay.console import charts, dashboard, money_pages, pages, routing_pages, service
 from cloudpay.console.i18n import pick_language
 from cloudpay.console.model import Permission, Role
 from cloudpay.console.web import (
@@ -56,6 +56,7 @@ def create_console(state: State) -> FastAPI:
     _routes(console)
     pages.install(console)
     routing_pages.install(console)
+    money_pages.install(console)
     return console
 
 

@@ -37,22 +37,36 @@ class Permission(StrEnum):
     MANAGE_USERS = "manage_users"
     VIEW_ROUTES = "view_routes"  # 渠道与路由: connectors, routes, circuits, rules
     MANAGE_ROUTES = "manage_routes"  # enable / disable a route or a routing rule
+    VIEW_SETTLEMENTS = "view_settlements"  # 结算: settlements, payouts, balances (scoped)
+    VIEW_RECONCILIATION = "view_reconciliation"  # 对账: runs and breaks
+    RESOLVE_BREAKS = "resolve_breaks"  # investigate / resolve a reconciliation break
 
 
 _P = Permission
-_READ_ALL: Final = frozenset({_P.VIEW_DASHBOARD, _P.VIEW_MERCHANTS, _P.VIEW_ORDERS})
+_READ_ALL: Final = frozenset(
+    {_P.VIEW_DASHBOARD, _P.VIEW_MERCHANTS, _P.VIEW_ORDERS, _P.VIEW_SETTLEMENTS}
+)
 PERMISSIONS: Final[dict[Role, frozenset[Permission]]] = {
     Role.PLATFORM_ADMIN: frozenset(Permission),
     # A partner bank watches the money it holds; it changes nothing here.
-    Role.BANK: _READ_ALL | {_P.VIEW_LEDGER},
+    Role.BANK: _READ_ALL | {_P.VIEW_LEDGER, _P.VIEW_RECONCILIATION},
     # An agent follows its own merchants (read-only: onboarding decisions are the platform's).
     Role.AGENT: _READ_ALL,
     # A merchant runs its own shop: keys, refunds, webhook re-sends.
     Role.MERCHANT: _READ_ALL | {_P.ROTATE_KEYS, _P.REFUND_ORDERS, _P.RESEND_WEBHOOKS},
     # Risk watches failing channels; only the platform switches routes on and off.
-    Role.RISK_OFFICER: _READ_ALL | {_P.REVIEW_MERCHANTS, _P.VIEW_LEDGER, _P.VIEW_ROUTES},
+    # Risk also works reconciliation breaks to resolution.
+    Role.RISK_OFFICER: _READ_ALL
+    | {
+        _P.REVIEW_MERCHANTS,
+        _P.VIEW_LEDGER,
+        _P.VIEW_ROUTES,
+        _P.VIEW_RECONCILIATION,
+        _P.RESOLVE_BREAKS,
+    },
     # Auditors read everything and write nothing (PIPL: personal data stays masked).
-    Role.AUDITOR: _READ_ALL | {_P.VIEW_LEDGER, _P.VIEW_AUDIT, _P.VIEW_ROUTES},
+    Role.AUDITOR: _READ_ALL
+    | {_P.VIEW_LEDGER, _P.VIEW_AUDIT, _P.VIEW_ROUTES, _P.VIEW_RECONCILIATION},
 }
 
 

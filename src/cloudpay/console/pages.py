@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
 from cloudpay import merchants, payments
-from cloudpay.console import operations, routing_pages, routing_views
+from cloudpay.console import money_views, operations, routing_pages, routing_views
 from cloudpay.console.model import Permission, parse_yuan
 from cloudpay.console.schemas import RefundForm
 from cloudpay.console.web import (
@@ -91,7 +91,10 @@ def merchant_page(request: Request, actor: SignedIn, merchant_id: str) -> Respon
     context = routing_pages.channel_context_of(request)
     routes = read(request, lambda uow: routing_views.merchant_routing(
         uow, actor, the_scope, context=context, merchant_id=merchant_id))  # fmt: skip
-    return render(request, "merchant.html", actor, **detail, new_key=None, routing=routes)
+    balance = write(request, lambda uow: money_views.merchant_balance(
+        uow, actor, the_scope, merchant_id=merchant_id))  # fmt: skip
+    return render(request, "merchant.html", actor, **detail, new_key=None, routing=routes,
+                  balance=balance)  # fmt: skip
 
 
 def review(

@@ -8,13 +8,18 @@ from cloudpay.reconciliation.bills import BillRejected, read_wechat_trade_bill, 
 from cloudpay.reconciliation.model import BreakStatus, BreakType, Resolution, reconcile
 from cloudpay.reconciliation.service import (
     BillFile,
+    break_history,
     daily_report,
     get_break,
     get_run,
+    investigate,
     list_breaks,
     list_runs,
+    repair,
     rerun,
+    resolve,
     run_day,
+    today,
 )
 
 __all__ = [
@@ -23,14 +28,19 @@ __all__ = [
     "BreakStatus",
     "BreakType",
     "Resolution",
+    "break_history",
     "daily_report",
     "get_break",
     "get_run",
+    "investigate",
     "list_breaks",
     "list_runs",
     "read_wechat_trade_bill",
     "reader_for",
     "reconcile",
+    "repair",
     "rerun",
+    "resolve",
     "run_day",
+    "today",
 ]
