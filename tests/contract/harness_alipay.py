@@ -2,75 +2,27 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cloudpay.channels.alipay import AlipayChannel
 from cloudpay.channels.alipay.bill import parse_trade_bill
 from cloudpay.channels.alipay.sandbox import AlipaySandbox
 from cloudpay.channels.protocol import PaymentChannel
 from cloudpay.kernel.business_time import SHANGHAI
+from tests.contract.receiver import Captured, NotificationReceiver
 from tests.contract.scenarios import BillEntry, RawNotification
 
 
-@dataclass(frozen=True)
-class FormPost:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-class AlipayNotifyReceiver:
-    """Records every POST and answers with `answer(index)` as text/plain (`success` by
-    default, which is what stops Alipay's retries)."""
+class AlipayNotifyReceiver(NotificationReceiver):
+    """A notify_url answering 200 with `answer(index)` as its text body (`success` by default,
+    which is what stops Alipay's retries)."""
 
     def __init__(self, answer: Callable[[int], bytes] = lambda index: b"success") -> None:
-        self.answer = answer
-        self._posts: list[FormPost] = []
-        self._lock = threading.Lock()
-        receiver = self
+        super().__init__(answer=lambda index: (200, answer(index)))
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver._lock:
-                    index = len(receiver._posts)
-                    receiver._posts.append(FormPost(self.path, dict(self.headers), body))
-                payload = receiver.answer(index)
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:  # keep test output quiet
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def posts(self, path: str | None = None) -> list[FormPost]:
-        with self._lock:
-            return [post for post in self._posts if path in (None, post.path)]
-
-    def wait_for(self, path: str, count: int, timeout_s: float = 5.0) -> list[FormPost]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            found = self.posts(path)
-            if len(found) >= count:
-                return found
-            time.sleep(0.005)
-        raise AssertionError(f"{len(self.posts(path))} of {count} notifications at {path}")
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+    def posts(self, path: str | None = None) -> list[Captured]:
+        return self.captured(path)
 
 
 class AlipayHarness:

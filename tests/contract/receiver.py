@@ -17,9 +17,12 @@ class Captured:
 
 
 class NotificationReceiver:
-    """Records every POST; answers 204, or what `answer(index)` says for the n-th POST."""
+    """Records every POST; answers 204, or what `answer(index)` says for the n-th POST: a
+    status, or a status and a text body."""
 
-    def __init__(self, answer: Callable[[int], int] = lambda index: 204) -> None:
+    def __init__(
+        self, answer: Callable[[int], int | tuple[int, bytes]] = lambda index: 204
+    ) -> None:
         self.answer = answer
         self._captured: list[Captured] = []
         self._lock = threading.Lock()
@@ -31,9 +34,15 @@ class NotificationReceiver:
                 with receiver._lock:
                     index = len(receiver._captured)
                     receiver._captured.append(Captured(self.path, dict(self.headers), body))
-                status = receiver.answer(index)
-                self.send_response(status)
-                payload = b"" if status < 300 else b'{"code":"FAIL","message":"not now"}'
+                answered = receiver.answer(index)
+                if isinstance(answered, tuple):  # a status and a text body (Alipay's `success`)
+                    status, payload = answered
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                else:
+                    status = answered
+                    self.send_response(status)
+                    payload = b"" if status < 300 else b'{"code":"FAIL","message":"not now"}'
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
