@@ -47,10 +47,6 @@ class _Entry:
             raise ConnectorConfigError(f"connector {self.key}: {name} is required (a string)")
         return value
 
-    def optional(self, name: str) -> str | None:
-        value = self.raw.get(name)
-        return str(value) if value else None
-
     def file(self, name: str) -> str:
         path = Path(self.text(name))
         path = path if path.is_absolute() else self.base / path

@@ -10,7 +10,6 @@ transaction, so it shows what a payment would do now and creates nothing.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -35,7 +34,7 @@ def routing_overview(
          "methods": sorted(registry.get(key).methods)}
         for key in registry.keys
     ]  # fmt: skip
-    routes = _routes_with_implicit(uow, context)
+    routes = routing.routes_in_force(uow, context.channels)
     histories = {
         row["route_id"]: row["history"]
         for row in routing.route_health(uow, registry=registry, board=context.board)
@@ -51,21 +50,6 @@ def routing_overview(
         "rules": [rule_row(rule, names) for rule in routing.list_rules(uow)],
         "methods": sorted(registry.methods | {m for route, _ in routes for m in route.methods}),
     }
-
-
-def _routes_with_implicit(
-    uow: UnitOfWork, context: payments.ChannelContext
-) -> list[tuple[routing.Route, bool]]:
-    """Configured routes, then the implicit ones routing uses for a method nobody configured."""
-    configured = routing.list_routes(uow)
-    covered = {method for route in configured for method in route.methods}
-    uncovered = context.channels.methods - covered
-    implicit: dict[str, routing.Route] = {}
-    for method in sorted(uncovered):
-        for route in routing.implicit_routes(context.channels, method):
-            # Shown for the methods it stands in for: configured routes serve the others.
-            implicit.setdefault(route.id, replace(route, methods=route.methods & uncovered))
-    return [(route, True) for route in configured] + [(r, False) for r in implicit.values()]
 
 
 def _route_row(
@@ -166,7 +150,7 @@ def merchant_routing(
     apps = merchants.list_apps(uow, merchant_id, limit=MAX_APPS_READ)
     methods = sorted({method for app in apps if app.status is merchants.AppStatus.ENABLED
                       for method in app.payment_methods})  # fmt: skip
-    routes = _routes_with_implicit(uow, context)
+    routes = routing.routes_in_force(uow, context.channels)
     names = {route.id: route.name for route, _ in routes}
     serving = [
         _route_row(route, context.board, [], configured)

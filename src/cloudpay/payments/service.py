@@ -59,7 +59,7 @@ from cloudpay.routing import Decision, cost_known
 
 POLL_FIRST_AFTER = timedelta(seconds=5)
 POLL_BACKOFF_CAP = timedelta(minutes=5)
-IN_WALLET_METHODS = frozenset({"wechat_jsapi", "alipay_jsapi"})  # need the payer's id
+PAYER_ID_METHODS = frozenset({"wechat_jsapi", "alipay_jsapi"})  # pay as a known payer
 # Plans a payment's route: (unit of work, merchant id, channel method, amount) → decision.
 PlanRoute = Callable[[UnitOfWork, str, str, int], Decision]
 
@@ -111,7 +111,7 @@ def _validate(request: OrderRequest, enabled_methods: frozenset[str]) -> Resolve
             f"method {request.method} is not enabled for this app", code="method_not_enabled",
             param="method",
         )  # fmt: skip
-    if resolved.channel_method in IN_WALLET_METHODS and not request.payer_id:
+    if resolved.channel_method in PAYER_ID_METHODS and not request.payer_id:
         raise InvalidRequest(f"{resolved.channel_method} needs payer_id (openid / user id)",
                              code="parameter_missing", param="payer_id")  # fmt: skip
     return resolved

@@ -26,6 +26,7 @@ from cloudpay.routing.service import (
     plan_payment,
     record_health_transition,
     route_health,
+    routes_in_force,
     set_rule_enabled,
     update_route,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "plan_payment",
     "record_health_transition",
     "route_health",
+    "routes_in_force",
     "set_rule_enabled",
     "update_route",
 ]

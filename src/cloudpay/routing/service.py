@@ -177,20 +177,27 @@ def record_health_transition(uow: UnitOfWork, snapshot: HealthSnapshot) -> None:
     )  # fmt: skip
 
 
+def routes_in_force(uow: UnitOfWork, registry: ChannelRegistry) -> list[tuple[Route, bool]]:
+    """(route, configured): the configured routes, then the implicit ones routing falls back
+    to, each narrowed to the methods no configured route serves."""
+    configured = repository.all_routes(uow.connection)
+    covered = {method for route in configured for method in route.methods}
+    uncovered = registry.methods - covered
+    implicit: dict[str, Route] = {}
+    for method in sorted(uncovered):
+        for route in implicit_routes(registry, method):
+            implicit.setdefault(route.id, replace(route, methods=route.methods & uncovered))
+    return [(route, True) for route in configured] + [(r, False) for r in implicit.values()]
+
+
 def route_health(
     uow: UnitOfWork, *, registry: ChannelRegistry, board: HealthBoard
 ) -> list[dict[str, Any]]:
-    """Every route (configured or implicit) with this process's breaker and recent history."""
-    configured = repository.all_routes(uow.connection)
-    known = {r.id for r in configured}
-    implicit = [
-        route
-        for method in sorted(registry.methods)
-        for route in implicit_routes(registry, method)
-        if not any(method in r.methods for r in configured)
+    """Every route in force with this process's breaker and its recent history."""
+    return [
+        _health_row(uow, route, board, configured=configured)
+        for route, configured in routes_in_force(uow, registry)
     ]
-    seen: dict[str, Route] = {r.id: r for r in [*configured, *implicit]}
-    return [_health_row(uow, route, board, configured=route.id in known) for route in seen.values()]
 
 
 def _health_row(
