@@ -123,3 +123,35 @@ merchant_app_keys = Table(
     Column("revoked_at", UtcDateTime, nullable=True),
     UniqueConstraint("app_id", "key_number", name="uq_merchant_app_keys_app_id_key_number"),
 )
+
+# 分账接收方: who a merchant may split to, bound in advance (WeChat's 添加分账接收方). A
+# supplier's e-account number is personal data: sealed and masked like merchants' accounts.
+split_receivers = Table(
+    "split_receivers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(32), ForeignKey("merchants.id"), nullable=False),
+    Column("kind", String(16), nullable=False),  # store, agent, supplier, merchant, platform
+    Column("name", String(128), nullable=False),
+    Column("reference_id", String(40), nullable=True),  # the store, agent or merchant
+    Column("bank_code", String(12), nullable=True),
+    Column("account_class", String(4), nullable=True),  # II or III
+    Column("account_no_encrypted", Text, nullable=True),
+    Column("account_no_masked", String(40), nullable=True),
+    Column("status", String(16), nullable=False),  # bound, unbound
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_split_receivers_merchant", "merchant_id", "id"),
+)
+
+# A merchant's split setup: the cap on others' share, the days a delayed split is held, and
+# its standing rules (JSON list of {receiver_id, rate_bp | fixed_fen, split_from}).
+split_configs = Table(
+    "split_configs",
+    metadata,
+    Column("merchant_id", String(32), ForeignKey("merchants.id"), primary_key=True),
+    Column("cap_centi_bp", Integer, nullable=False),
+    Column("auto_unfreeze_days", Integer, nullable=False),
+    Column("rules", JSON, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
