@@ -1,6 +1,7 @@
-"""Redemption inside an order's transaction, on SQLite and PostgreSQL: the best instruments
-reduce the amount, the subsidy moves budget → merchant under deterministic ids, a retry
-replays, and a reversal gives both the money and the instrument back."""
+"""Redemption inside an order's transactions, on SQLite and PostgreSQL: the best instruments
+reduce the amount, the subsidy is held on the budget until the order is paid and then moves
+budget → merchant under deterministic ids, a retry replays, an unpaid order's hold is voided,
+and a reversal gives both the money and the instrument back."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from cloudpay.marketing import (
     RuleKind,
     best_quote,
     campaign_stats,
+    confirm_redemption,
     end_campaign,
     get_campaign,
     redeem,
@@ -70,11 +72,25 @@ def shop(engine: Engine, world_clock: FixedClock) -> MerchantFacts:
 
 
 def _redeem(engine: Engine, clock: FixedClock, citizen_id: str, shop: MerchantFacts,
-            amount_fen: int, order_id: str = ORDER, **options: object):  # type: ignore[no-untyped-def]  # fmt: skip
-    return in_tx(engine, clock, lambda uow: redeem(
+            amount_fen: int, order_id: str = ORDER, paid: bool = True, **options: object):  # type: ignore[no-untyped-def]  # fmt: skip
+    """Redeem in the order's transaction, then (paid) confirm as the capture does."""
+    held = in_tx(engine, clock, lambda uow: redeem(
         uow, order_id=order_id, citizen_id=citizen_id, merchant=shop, amount_fen=amount_fen,
         **options,  # type: ignore[arg-type]
     ))  # fmt: skip
+    if not paid:
+        return held
+    return in_tx(engine, clock, lambda uow: confirm_redemption(uow, order_id=order_id))
+
+
+def _available(engine: Engine, clock: FixedClock, purpose: Purpose, owner: str) -> int:
+    """Posted credits less posted and pending debits: what the account can still pay."""
+
+    def read(uow):  # type: ignore[no-untyped-def]
+        balance = ledger.get_account(uow, ledger.open_chart_account(uow, purpose, owner).id).balance
+        return balance.net_credit - balance.debits_pending
+
+    return int(in_tx(engine, clock, read))
 
 
 def _redemption_rows(engine: Engine) -> int:
@@ -248,3 +264,70 @@ def test_stats_show_the_leverage_of_a_campaign(
     assert (stats.redemptions, stats.subsidy_fen, stats.driven_amount_fen) == (2, 2_000, 13_000)
     assert str(stats.leverage) == "6.50"
     assert stats.claims_by_status == {"redeemed": 2, "restored": 1}
+
+
+def test_an_unpaid_order_holds_the_subsidy_and_its_end_voids_it(
+    engine: Engine, world_clock: FixedClock, shop: MerchantFacts
+) -> None:
+    """Before payment the subsidy is only reserved (the budget cannot spend it, the merchant
+    has nothing); the order ending unpaid voids the hold and the voucher is usable again."""
+    campaign_id = open_campaign(engine, world_clock)
+    citizen_id = register(engine, world_clock, 1)
+    claim_id = claim(engine, world_clock, campaign_id, citizen_id)
+    held = _redeem(engine, world_clock, citizen_id, shop, 5_000, paid=False)
+    assert held.discount_fen == 1_000
+    owner = ledger.campaign_owner(campaign_id)
+    merchant_owner = ledger.merchant_owner(shop.merchant_id)
+    assert balance_of(engine, world_clock, Purpose.MARKETING_BUDGET, owner) == 10_000
+    assert _available(engine, world_clock, Purpose.MARKETING_BUDGET, owner) == 9_000
+    assert balance_of(engine, world_clock, Purpose.MERCHANT_PENDING, merchant_owner) == 0
+    stats = in_tx(engine, world_clock, lambda uow: campaign_stats(uow, campaign_id))
+    assert (stats.redemptions, stats.subsidy_fen) == (0, 0)  # not spent until paid
+    for _ in range(2):
+        released = in_tx(engine, world_clock, lambda uow: reverse_redemption(uow, order_id=ORDER))
+        assert released.discount_fen == 0
+    assert _available(engine, world_clock, Purpose.MARKETING_BUDGET, owner) == 10_000
+    assert balance_of(engine, world_clock, Purpose.MERCHANT_PENDING, merchant_owner) == 0
+    void_id = subsidy_transfer_id(ORDER, 1) + ":void"
+    void = in_tx(engine, world_clock, lambda uow: ledger.get_transfer(uow, void_id))
+    assert void.amount == 1_000
+    [entry] = in_tx(engine, world_clock, lambda uow: wallet(uow, citizen_id))
+    assert (entry.claim.id, entry.claim.status) == (claim_id, ClaimStatus.RESTORED)
+    assert in_tx(engine, world_clock, ledger.check_books).ok
+
+
+def test_confirming_twice_posts_the_subsidy_once(
+    engine: Engine, world_clock: FixedClock, shop: MerchantFacts
+) -> None:
+    """A duplicate payment notice confirms again: the merchant gets the subsidy once."""
+    campaign_id = open_campaign(engine, world_clock)
+    citizen_id = register(engine, world_clock, 1)
+    claim(engine, world_clock, campaign_id, citizen_id)
+    _redeem(engine, world_clock, citizen_id, shop, 5_000)
+    again = in_tx(engine, world_clock, lambda uow: confirm_redemption(uow, order_id=ORDER))
+    assert again.discount_fen == 1_000
+    merchant_owner = ledger.merchant_owner(shop.merchant_id)
+    assert balance_of(engine, world_clock, Purpose.MERCHANT_PENDING, merchant_owner) == 1_000
+    owner = ledger.campaign_owner(campaign_id)
+    assert _available(engine, world_clock, Purpose.MARKETING_BUDGET, owner) == 9_000
+
+
+def test_an_order_left_unpaid_after_the_campaign_ended_returns_the_hold_to_the_funder(
+    engine: Engine, world_clock: FixedClock, shop: MerchantFacts
+) -> None:
+    """Ending the campaign leaves an open order's hold alone (the payer may still pay); when
+    the order then ends unpaid the voided hold goes on to the funder and the voucher expires."""
+    campaign_id = open_campaign(engine, world_clock)
+    citizen_id = register(engine, world_clock, 1)
+    claim(engine, world_clock, campaign_id, citizen_id)
+    _redeem(engine, world_clock, citizen_id, shop, 5_000, paid=False)
+    ended = in_tx(engine, world_clock, lambda uow: end_campaign(uow, campaign_id))
+    assert ended.returned_fen == 9_000
+    in_tx(engine, world_clock, lambda uow: reverse_redemption(uow, order_id=ORDER))
+    owner = ledger.campaign_owner(campaign_id)
+    assert balance_of(engine, world_clock, Purpose.MARKETING_BUDGET, owner) == 0
+    campaign = in_tx(engine, world_clock, lambda uow: get_campaign(uow, campaign_id))
+    assert campaign.returned_fen == 10_000
+    [entry] = in_tx(engine, world_clock, lambda uow: wallet(uow, citizen_id))
+    assert entry.claim.status is ClaimStatus.EXPIRED
+    assert in_tx(engine, world_clock, ledger.check_books).ok

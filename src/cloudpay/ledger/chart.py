@@ -37,6 +37,8 @@ class Purpose(StrEnum):
     INTEREST_INCOME = "interest_income"
     MMF_SHARES = "mmf_shares"  # a citizen's money-market fund holding
     FUNDING = "funding"  # the outside world: capital paid in, write-offs
+    POINTS_LIABILITY = "points_liability"  # 积分: fen owed for points issued, not yet spent
+    POINTS_BREAKAGE = "points_breakage"  # income: the fen value of points that expired
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ CHART: dict[Purpose, AccountRule] = {
     Purpose.INTEREST_INCOME: AccountRule(0, HOT_ACCOUNT_SHARDS),
     Purpose.MMF_SHARES: AccountRule(LIABILITY),
     Purpose.FUNDING: AccountRule(0),
+    # No limit: operator grants (POST /v1/points/earnings) are promises the platform funds.
+    Purpose.POINTS_LIABILITY: AccountRule(0),
+    Purpose.POINTS_BREAKAGE: AccountRule(0),
 }
 
 # Accounts whose balance reads as debits minus credits (assets and costs); the rest read as

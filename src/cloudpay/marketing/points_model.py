@@ -27,6 +27,10 @@ MAX_POINTS_PER_YUAN: Final = 1_000
 MAX_MULTIPLIER_BP: Final = 10 * BASIS_POINTS  # at most ten times the base rate
 MAX_MULTIPLIER_WINDOWS: Final = 20
 MAX_VALIDITY_DAYS: Final = 3 * 366
+# The city's exchange rate and cap for paying with points: 100 points buy one yuan, and points
+# pay at most half of a payment (the channel is asked for the rest).
+CITY_POINTS_PER_YUAN_REDEEMED: Final = 100
+CITY_MAX_POINTS_SHARE_BP: Final = 5_000
 
 
 @dataclass(frozen=True)
@@ -139,3 +143,27 @@ def take_first_in_first_out(lots: Sequence[PointsLot], points: int) -> list[tupl
             taken.append((lot.id, take))
             points -= take
     return taken
+
+
+def points_value_fen(
+    points: int, points_per_yuan_redeemed: int = CITY_POINTS_PER_YUAN_REDEEMED
+) -> int:
+    """What `points` can buy at the redemption rate, whole fen, rounded down: the most a
+    payment can take off for them (`points_tender` rounds the points up, never the fen)."""
+    return max(points, 0) * FEN_PER_YUAN // points_per_yuan_redeemed
+
+
+def points_for_value(
+    fen: int, points_per_yuan_redeemed: int = CITY_POINTS_PER_YUAN_REDEEMED
+) -> int:
+    """The most points worth at most `fen` (the cap that keeps an issuer's funding within
+    what the payer paid)."""
+    return max(fen, 0) * points_per_yuan_redeemed // FEN_PER_YUAN
+
+
+def refunded_share(total: int, *, refunded_fen: int, amount_fen: int) -> int:
+    """The part of `total` that follows refunds of `refunded_fen` out of `amount_fen`:
+    proportional, rounded down, all of it once the refunds add up to the amount."""
+    if refunded_fen >= amount_fen:
+        return total
+    return total * max(refunded_fen, 0) // amount_fen

@@ -98,3 +98,14 @@ def take_from_lot(connection: Connection, lot_id: str, points: int) -> bool:
         .values(remaining=_lots.remaining - points)
     )
     return result.rowcount == 1
+
+
+def give_back_to_lot(connection: Connection, lot_id: str, points: int) -> bool:
+    """Put `points` back into the lot they were taken from (never above what it was earned
+    with); its expiry stays, so points given back after it are expired by the next run."""
+    result = connection.execute(
+        update(marketing_points_lots)
+        .where(_lots.id == lot_id, _lots.remaining + points <= _lots.points)
+        .values(remaining=_lots.remaining + points)
+    )
+    return result.rowcount == 1

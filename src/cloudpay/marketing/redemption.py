@@ -1,11 +1,13 @@
-"""Redemption (核销) inside a payment: the lead's order transaction calls these.
+"""Redemption (核销) inside a payment: the order's transactions call these.
 
 `best_quote` answers what the payer would save; `redeem` records the chosen discount in the
 order's own transaction — claims become `redeemed`, one redemption row per line (the order's
-discount breakdown), and one ledger transfer per line moves the subsidy from the campaign's
-budget to the merchant (待结算), with the id `{order_id}:subsidy:{line}` so a retried order
-transaction replays it. `reverse_redemption` undoes it when the order is refunded in full or closed:
-the money goes back to the budget and the claims are usable again until the campaign ends.
+discount breakdown), and one *pending* ledger transfer per line holds the subsidy on the
+campaign's budget for the merchant, with the id `{order_id}:subsidy:{line}` so a retried order
+transaction replays it. The subsidy must not reach the merchant before the payer pays:
+`confirm_redemption` posts the holds when the order is paid; `reverse_redemption` voids them
+when the order closes, expires or fails unpaid, and gives posted money back when a paid order
+is refunded in full — either way the claims are usable again until the campaign ends.
 `reverse_for_refund` gives back the refunded share of each subsidy line for a partial refund
 (the instrument stays used), and everything left once the refunds add up to the order.
 """
@@ -41,7 +43,9 @@ from cloudpay.marketing.model import (
 )
 
 MAX_INSTRUMENTS_CONSIDERED = 100  # a wallet's usable instruments looked at per payment
-REDEEMED = "redeemed"
+HELD = "held"  # the order is open: the subsidy is a pending transfer on the budget
+REDEEMED = "redeemed"  # the order was paid: the subsidy is the merchant's
+RELEASED = "released"  # the order ended unpaid: the hold was voided
 REVERSED = "reversed"
 
 
@@ -147,10 +151,11 @@ def redeem(
     currency: str = "CNY",
     claim_ids: Sequence[str] | None = None,
 ) -> Redemption:
-    """Apply the best quote to the order: claims redeemed, subsidy moved, breakdown kept.
+    """Apply the best quote to the order: claims taken, subsidy held, breakdown kept.
 
     Run it in the order's transaction; for an order that already has a redemption it
-    returns that one and writes nothing (a retried order request replays).
+    returns that one and writes nothing (a retried order request replays). The subsidy stays
+    a hold on the budget until `confirm_redemption` (paid) or `reverse_redemption` (unpaid).
     """
     existing = get_redemption(uow, order_id)
     if existing.lines:
@@ -167,14 +172,14 @@ def redeem(
         if not claimed:
             raise ClaimTakenConcurrently
         transfer_id = subsidy_transfer_id(order_id, line_no)
-        _move_subsidy(uow, line.campaign_id, merchant.merchant_id, currency, transfer_id,
-                      line.discount_fen, line.claim_id, reverse=False)  # fmt: skip
+        _hold_subsidy(uow, line.campaign_id, merchant.merchant_id, currency, transfer_id,
+                      line.discount_fen, line.claim_id)  # fmt: skip
         rows.append({
             "order_id": order_id, "line_no": line_no, "claim_id": line.claim_id,
             "campaign_id": line.campaign_id, "merchant_id": merchant.merchant_id,
             "discount_fen": line.discount_fen, "reversed_fen": 0,
             "order_amount_fen": amount_fen, "currency": currency,
-            "transfer_id": transfer_id, "status": REDEEMED, "created_at": now,
+            "transfer_id": transfer_id, "status": HELD, "created_at": now,
             "reversed_at": None, "mcc": merchant.mcc, "district": merchant.district,
         })  # fmt: skip
     repository.insert_redemptions(uow.connection, rows)
@@ -183,37 +188,69 @@ def redeem(
     return get_redemption(uow, order_id)
 
 
-def _move_subsidy(
-    uow: UnitOfWork,
-    campaign_id: str,
-    merchant_id: str,
-    currency: str,
-    transfer_id: str,
-    amount_fen: int,
-    claim_id: str,
-    *,
-    reverse: bool,
-) -> None:
+def _accounts(
+    uow: UnitOfWork, campaign_id: str, merchant_id: str, currency: str
+) -> tuple[str, str]:
     budget = ledger.open_chart_account(
         uow, Purpose.MARKETING_BUDGET, ledger.campaign_owner(campaign_id), currency
     ).id
     merchant = ledger.open_chart_account(
         uow, Purpose.MERCHANT_PENDING, ledger.merchant_owner(merchant_id), currency
     ).id
-    debit, credit = (merchant, budget) if reverse else (budget, merchant)
-    code = "marketing.subsidy_reversal" if reverse else "marketing.subsidy"
-    transfer = Transfer(transfer_id, debit, credit, amount_fen, currency, code, user_data=claim_id)
+    return budget, merchant
+
+
+def _hold_subsidy(
+    uow: UnitOfWork, campaign_id: str, merchant_id: str, currency: str, transfer_id: str,
+    amount_fen: int, claim_id: str,
+) -> None:  # fmt: skip
+    """Reserve the subsidy on the budget (pending, no timeout: the order's end resolves it)."""
+    budget, merchant = _accounts(uow, campaign_id, merchant_id, currency)
+    transfer = Transfer(transfer_id, budget, merchant, amount_fen, currency, "marketing.subsidy",
+                        flags=ledger.PENDING, user_data=claim_id)  # fmt: skip
     result = ledger.create_transfer(uow, transfer)
-    if result.result == "exceeds_credits" and not reverse:
+    if result.result == "exceeds_credits":
         raise ClaimRefused("the campaign's budget cannot pay this subsidy",
                            code="budget_exhausted")  # fmt: skip
+    if not result.ok:
+        raise RuntimeError(f"subsidy hold {transfer_id} refused: {result.result}")
+
+
+def _resolve_hold(uow: UnitOfWork, transfer_id: str, *, post: bool) -> None:
+    suffix, flags = ("post", ledger.POST_PENDING) if post else ("void", ledger.VOID_PENDING)
+    transfer = Transfer(f"{transfer_id}:{suffix}", pending_id=transfer_id, flags=flags,
+                        user_data=transfer_id)  # fmt: skip
+    result = ledger.create_transfer(uow, transfer)
+    if not result.ok:
+        raise RuntimeError(f"subsidy hold {transfer_id} {suffix} refused: {result.result}")
+
+
+def confirm_redemption(uow: UnitOfWork, *, order_id: str) -> Redemption:
+    """The order was paid: post each held subsidy to the merchant (待结算). Idempotent."""
+    now = uow.clock.now()
+    for row in repository.load_redemptions(uow.connection, order_id, lock=True):
+        if row.status != HELD:
+            continue
+        _resolve_hold(uow, row.transfer_id, post=True)
+        repository.record_reversal(
+            uow.connection, order_id, row.line_no, reversed_fen=0, status=REDEEMED, now=now
+        )
+    return get_redemption(uow, order_id)
+
+
+def _return_subsidy(uow: UnitOfWork, row: Any, transfer_id: str, amount_fen: int) -> None:
+    """Merchant (待结算) → budget: the part of a posted subsidy a refund gives back."""
+    budget, merchant = _accounts(uow, row.campaign_id, row.merchant_id, row.currency)
+    transfer = Transfer(transfer_id, merchant, budget, amount_fen, row.currency,
+                        "marketing.subsidy_reversal", user_data=row.claim_id)  # fmt: skip
+    result = ledger.create_transfer(uow, transfer)
     if result.result == "exceeds_credits":
         raise PaymentRefused(
             "the merchant's unsettled balance does not cover the subsidy reversal",
             code="insufficient_merchant_balance",
         )
     if not result.ok:
-        raise RuntimeError(f"subsidy transfer {transfer_id} refused: {result.result}")
+        raise RuntimeError(f"subsidy reversal {transfer_id} refused: {result.result}")
 
 
 def get_redemption(uow: UnitOfWork, order_id: str, *, lock: bool = False) -> Redemption:
@@ -234,11 +271,14 @@ def get_redemption(uow: UnitOfWork, order_id: str, *, lock: bool = False) -> Red
 
 
 def reverse_redemption(uow: UnitOfWork, *, order_id: str) -> Redemption:
-    """The order was refunded in full or closed unpaid: give what is left of the subsidy back
-    to the budget and the instruments back to the payer (expired if their campaign is over).
-    A second call changes nothing."""
+    """The order was refunded in full or ended unpaid: give what is left of the subsidy back
+    to the budget (void the hold of an unpaid order) and the instruments back to the payer
+    (expired if their campaign is over). A second call changes nothing."""
     now = uow.clock.now()
     for row in repository.load_redemptions(uow.connection, order_id, lock=True):
+        if row.status == HELD:
+            _release(uow, row)
+            continue
         if row.status != REDEEMED:
             continue
         campaign = service.get_campaign(uow, row.campaign_id)
@@ -290,11 +330,41 @@ def reverse_for_refund(
     return get_redemption(uow, order_id)
 
 
+def subsidy_due_back(
+    uow: UnitOfWork, *, order_id: str, order_amount_fen: int, refunded_total_fen: int
+) -> int:
+    """What `reverse_for_refund` would give back with these figures; writes nothing."""
+    due = 0
+    for row in repository.load_redemptions(uow.connection, order_id):
+        if row.status != REDEEMED:
+            continue
+        if refunded_total_fen >= order_amount_fen:
+            due += row.discount_fen - row.reversed_fen
+            continue
+        due += subsidy_to_give_back(
+            row.discount_fen, row.reversed_fen, order_amount_fen=order_amount_fen,
+            refunded_total_fen=refunded_total_fen,
+        )  # fmt: skip
+    return due
+
+
+def _release(uow: UnitOfWork, row: Any) -> None:
+    """Void an unpaid order's hold; money an ended campaign gets back goes on to its funder."""
+    campaign = service.get_campaign(uow, row.campaign_id)
+    _resolve_hold(uow, row.transfer_id, post=False)
+    if campaign.status is CampaignStatus.ENDED:
+        service.return_to_funder(uow, campaign, row.discount_fen, f"{row.transfer_id}:void:return")
+    _give_instrument_back(uow, campaign, row.claim_id)
+    repository.record_reversal(
+        uow.connection, row.order_id, row.line_no, reversed_fen=row.discount_fen,
+        status=RELEASED, now=uow.clock.now(),
+    )  # fmt: skip
+
+
 def _give_subsidy_back(
     uow: UnitOfWork, campaign: Campaign, row: Any, transfer_id: str, amount_fen: int
 ) -> None:
-    _move_subsidy(uow, row.campaign_id, row.merchant_id, row.currency, transfer_id,
-                  amount_fen, row.claim_id, reverse=True)  # fmt: skip
+    _return_subsidy(uow, row, transfer_id, amount_fen)
     if campaign.status is CampaignStatus.ENDED:
         service.return_to_funder(uow, campaign, amount_fen, f"{transfer_id}:return")
 

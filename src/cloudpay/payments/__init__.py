@@ -21,6 +21,7 @@ from cloudpay.payments.reports import (
     daily_totals,
     event_merchant_id,
     order_detail,
+    paid_spend,
     resend_event,
     search_orders,
 )
@@ -29,10 +30,14 @@ from cloudpay.payments.service import OrderRequest, get_order, get_refund, list_
 from cloudpay.payments.settlement_feed import (
     PricedOrders,
     PricedRefund,
+    SplitOrder,
     capture_transfer_ids,
+    held_for_split,
     paid_orders_baseline,
     priced_orders,
     priced_refunds,
+    release_split_hold,
+    split_orders,
 )
 
 __all__ = [
@@ -47,6 +52,7 @@ __all__ = [
     "PricedRefund",
     "RefundRow",
     "RefundStatus",
+    "SplitOrder",
     "capture_transfer_ids",
     "channel_totals",
     "close_order",
@@ -55,9 +61,11 @@ __all__ = [
     "get_order",
     "get_refund",
     "handle_notification",
+    "held_for_split",
     "list_orders",
     "order_detail",
     "paid_orders_baseline",
+    "paid_spend",
     "place_order",
     "poll_open_orders",
     "poll_processing_refunds",
@@ -65,7 +73,9 @@ __all__ = [
     "priced_refunds",
     "reconciliation_rows",
     "refund_order",
+    "release_split_hold",
     "repair_order",
     "resend_event",
     "search_orders",
+    "split_orders",
 ]

@@ -58,7 +58,9 @@ async def create_order(
             amount=body.amount, currency=body.currency, subject=body.subject, method=body.method,
             expire_at=body.expire_at, notify_url=body.notify_url or app.notify_url,
             metadata=body.metadata, payer_id=body.payer_id, auth_code=body.auth_code,
-            wallet=body.wallet, return_url=body.return_url,
+            wallet=body.wallet, return_url=body.return_url, citizen_id=body.citizen_id,
+            claim_ids=tuple(body.claim_ids) if body.claim_ids else None, discount=body.discount,
+            split=body.split.as_dict() if body.split else None, points=body.points,
         )  # fmt: skip
         return order_request, frozenset(app.payment_methods)
 

@@ -7,7 +7,7 @@ is an id range), or `(merchant_id, id)` when the reader sees only some merchants
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,6 +155,28 @@ def daily_totals(
         DayTotals(str(d), c, int(n), int(ok or 0), int(done or 0), int(amount or 0))
         for d, c, n, ok, done, amount in uow.connection.execute(query)
     ]
+
+
+def paid_spend(
+    uow: UnitOfWork, merchant_ids: Sequence[str], start: datetime, end: datetime
+) -> dict[str, int]:
+    """What payers spent at each merchant in [start, end) by payment time: the price of
+    every paid order (wallet + vouchers + points), refunded ones included as they were spent
+    first; marketing's incremental leverage compares this before and during a campaign."""
+    if not merchant_ids:
+        return {}
+    price = func.coalesce(orders.c.gross_amount, orders.c.amount)
+    query = (
+        select(orders.c.merchant_id, func.sum(price))
+        .where(
+            orders.c.merchant_id.in_(list(merchant_ids)),
+            orders.c.paid_at >= start,
+            orders.c.paid_at < end,
+            orders.c.status.in_(_PAID),
+        )
+        .group_by(orders.c.merchant_id)
+    )
+    return {merchant: int(total or 0) for merchant, total in uow.connection.execute(query)}
 
 
 # --- search ------------------------------------------------------------------------------

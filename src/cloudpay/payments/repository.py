@@ -53,6 +53,23 @@ class OrderRow:
     routing: dict[str, Any] | None = None
     auth_code: str | None = None
     return_url: str | None = None
+    gross_amount: int | None = None  # the merchant's price, when a discount took part of it
+    discount_amount: int | None = None
+    discounts: list[dict[str, Any]] | None = None
+    split: dict[str, Any] | None = None  # the split instruction (分账), None: standing rules
+    split_mode: str | None = None  # "now" or "delayed"
+    booked_at: datetime | None = None  # the capture journal posted (settlement windows by it)
+    split_released_at: datetime | None = None  # a delayed order's hold ended (unfreeze, finish)
+    citizen_id: str | None = None  # the payer, when identified as a citizen (points, vouchers)
+    points_used: int | None = None  # points paying part of the order
+    points_lots: str | None = None  # JSON [[lot id, points]]: where those points came from
+    points_funded_amount: int | None = None  # fen the merchant funded for points earned
+    points_clawed_back: int | None = None  # earned points refunds took back
+
+    @property
+    def price(self) -> int:
+        """The merchant's price: what the payer paid plus what vouchers and coupons took off."""
+        return self.amount if self.gross_amount is None else self.gross_amount
 
     @property
     def paid_with(self) -> str:
@@ -83,6 +100,9 @@ class RefundRow:
     next_poll_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    subsidy_reversed_amount: int | None = None  # subsidy given back to budgets with it
+    points_funding_returned_amount: int | None = None  # clawed-back points' funding returned
+    booked_at: datetime | None = None  # the refund journal posted
 
 
 class DuplicateKey(RetryableConflict):
@@ -95,6 +115,7 @@ def _order(row: Any) -> OrderRow:
     values["metadata"] = json.loads(values["metadata"] or "{}")
     values["pay_params"] = json.loads(values["pay_params"]) if values["pay_params"] else None
     values["routing"] = json.loads(values["routing"]) if values["routing"] else None
+    values["discounts"] = json.loads(values["discounts"]) if values["discounts"] else None
     return OrderRow(**values)
 
 
@@ -127,6 +148,8 @@ def insert_order(connection: Connection, values: dict[str, Any]) -> None:
     row["metadata"] = json.dumps(row.get("metadata") or {}, ensure_ascii=False, sort_keys=True)
     if row.get("routing") is not None:
         row["routing"] = json.dumps(row["routing"], ensure_ascii=False, sort_keys=True)
+    if row.get("discounts") is not None:
+        row["discounts"] = json.dumps(row["discounts"], sort_keys=True)
     try:
         connection.execute(_INSERT_ORDER, row)
     except IntegrityError as error:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from cloudpay.marketing import MAX_STACKED_INSTRUMENTS
 from cloudpay.payments.model import (
     MAX_METADATA_KEYS,
     MAX_METADATA_VALUE_LENGTH,
@@ -18,6 +19,7 @@ from cloudpay.payments.repository import OrderRow, RefundRow
 
 # WeChat allows letters, digits and _-|* in out_trade_no; we take the common subset.
 OUT_TRADE_NO = re.compile(r"^[A-Za-z0-9_\-|*]{1,32}$")
+CLAIM_ID = re.compile(r"^clm_[0-9A-Z]{26}$")
 
 
 class Strict(BaseModel):
@@ -32,6 +34,22 @@ class Strict(BaseModel):
         if any(isinstance(text, str) and "\x00" in text for text in texts):
             raise ValueError("must not contain NUL characters")
         return value
+
+
+class SplitPartIn(Strict):
+    receiver_id: str = Field(pattern=r"^rcv_[0-9A-Za-z]{1,36}$")
+    amount_fen: StrictInt = Field(description="fen (分) to this receiver, > 0")
+
+
+class SplitInstruction(Strict):
+    """分账: `delayed` holds the funds for a later `POST /v1/splits`; `now` names the parts."""
+
+    mode: Literal["now", "delayed"]
+    # Longer than the 50-receiver limit so that limit answers with its own error code.
+    parts: list[SplitPartIn] | None = Field(default=None, max_length=100)
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class OrderCreate(Strict):
@@ -55,12 +73,37 @@ class OrderCreate(Strict):
         default=None, max_length=16, description="aggregated_qr: wechat, alipay or unionpay"
     )
     return_url: str | None = Field(default=None, max_length=512, description="wap: back to")
+    citizen_id: str | None = Field(
+        default=None, pattern=r"^ctz_[0-9A-Z]{26}$",
+        description="the payer as a citizen, for vouchers and coupons (else found by payer_id)",
+    )  # fmt: skip
+    claim_ids: list[str] | None = Field(
+        default=None, min_length=1, max_length=MAX_STACKED_INSTRUMENTS,
+        description="the payer's chosen vouchers/coupons (default: the best ones)",
+    )  # fmt: skip
+    discount: Literal["auto", "none"] = Field(
+        default="auto", description="auto: apply the identified payer's best instruments"
+    )
+    split: SplitInstruction | None = Field(default=None, description="分账 instruction")
+    points: StrictInt | None = Field(
+        default=None, ge=1, le=10**9,
+        description="积分: how many of the identified payer's points pay part of the order",
+    )  # fmt: skip
 
     @field_validator("out_trade_no")
     @classmethod
     def _out_trade_no(cls, value: str) -> str:
         if not OUT_TRADE_NO.match(value):
             raise ValueError("1–32 characters of letters, digits, _-|*")
+        return value
+
+    @field_validator("claim_ids")
+    @classmethod
+    def _claim_ids(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not all(CLAIM_ID.match(claim_id) for claim_id in value):
+            raise ValueError("claim ids look like clm_ and 26 characters")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("each claim once")
         return value
 
     @field_validator("notify_url", "return_url")
@@ -84,7 +127,10 @@ class RefundCreate(Strict):
     order_id: str | None = Field(default=None, max_length=40)
     out_trade_no: str | None = Field(default=None, max_length=MAX_OUT_TRADE_NO_LENGTH)
     out_refund_no: str = Field(max_length=64, description="your refund number (idempotent)")
-    amount: StrictInt = Field(description="fen to refund, ≤ what remains refundable")
+    amount: StrictInt = Field(
+        description="fen of what the payer paid (payer_amount) to refund, ≤ what remains; a "
+        "discounted order gives back the same share of its subsidy (README: refund policy)"
+    )
     reason: str | None = Field(default=None, max_length=80)
 
     @field_validator("out_refund_no")
@@ -127,7 +173,11 @@ def order_view(order: OrderRow, *, qr_url: str | None = None) -> dict[str, Any]:
         "app_id": order.app_id,
         "merchant_id": order.merchant_id,
         "out_trade_no": order.out_trade_no,
-        "amount": order.amount,
+        "amount": order.price,  # the merchant's price
+        "discount_amount": order.discount_amount or 0,
+        "payer_amount": order.amount,  # what the payer pays through the channel
+        "discounts": order.discounts or [],
+        "points_used": order.points_used or 0,
         "currency": order.currency,
         "subject": order.subject,
         "method": order.method,
@@ -145,6 +195,8 @@ def order_view(order: OrderRow, *, qr_url: str | None = None) -> dict[str, Any]:
         "failure_code": order.failure_code,
         "failure_message": order.failure_message,
         "routing": routing_view(order),
+        "split": order.split,
+        "split_released": order.split_released_at.isoformat() if order.split_released_at else None,
         "created": order.created_at.isoformat(),
         "updated": order.updated_at.isoformat(),
     }
@@ -157,7 +209,9 @@ def refund_view(refund: RefundRow) -> dict[str, Any]:
         "order_id": refund.order_id,
         "app_id": refund.app_id,
         "out_refund_no": refund.out_refund_no,
-        "amount": refund.amount,
+        "amount": refund.amount,  # of the payer's paid fen
+        "subsidy_reversed": refund.subsidy_reversed_amount or 0,  # vouchers' and points' value
+        "points_funding_returned": refund.points_funding_returned_amount or 0,
         "currency": refund.currency,
         "reason": refund.reason,
         "status": refund.status.value,

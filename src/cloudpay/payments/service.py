@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from cloudpay import merchants
 from cloudpay.channels.protocol import (
     ChannelError,
     ChannelPaymentStatus,
@@ -26,7 +27,7 @@ from cloudpay.channels.protocol import (
 from cloudpay.db.unit_of_work import UnitOfWork
 from cloudpay.kernel.errors import ChannelFailed, Conflict, InvalidRequest, NotFound
 from cloudpay.kernel.ids import new_id
-from cloudpay.payments import events, postings, repository
+from cloudpay.payments import discounts, events, postings, repository
 from cloudpay.payments.model import (
     AGGREGATED_QR,
     CHANNEL_OF_METHOD,
@@ -64,6 +65,12 @@ PAYER_ID_METHODS = frozenset({"wechat_jsapi", "alipay_jsapi"})  # pay as a known
 PlanRoute = Callable[[UnitOfWork, str, str, int], Decision]
 
 
+LATER_FIELDS_UNUSED: dict[str, Any] = {
+    "citizen_id": None, "claim_ids": None, "discount": discounts.AUTO, "split": None,
+    "points": None,
+}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class OrderRequest:
     app_id: str
@@ -80,10 +87,20 @@ class OrderRequest:
     wallet: str | None = None  # aggregated_qr: the wallet the payer's browser is
     auth_code: str | None = None  # micropay: the payment code the payer shows
     return_url: str | None = None  # wap: where the payer's browser returns
+    citizen_id: str | None = None  # the payer, for vouchers and coupons (or via payer_id)
+    claim_ids: tuple[str, ...] | None = None  # the instruments the payer chose
+    discount: str = discounts.AUTO  # auto: the payer's best instruments; none
+    split: dict[str, Any] | None = None  # 分账: {"mode": "delayed"} or "now" with parts
+    points: int | None = None  # 积分: the identified payer's points paying part of it
 
     def fingerprint(self) -> str:
         fields = asdict(self)
         fields["expire_at"] = self.expire_at.isoformat() if self.expire_at else None
+        # Fields added later are left out while unused, so an order stored before them
+        # still replays with the same body.
+        for name, unused in LATER_FIELDS_UNUSED.items():
+            if fields[name] == unused:
+                del fields[name]
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
@@ -146,9 +163,10 @@ def resolve_method(request: OrderRequest) -> ResolvedMethod:
 
 
 def _route(
-    uow: UnitOfWork, plan: PlanRoute, request: OrderRequest, resolved: ResolvedMethod
-) -> Decision:
-    decision = plan(uow, request.merchant_id, resolved.channel_method, request.amount)
+    uow: UnitOfWork, plan: PlanRoute, request: OrderRequest, resolved: ResolvedMethod,
+    amount_fen: int,
+) -> Decision:  # fmt: skip
+    decision = plan(uow, request.merchant_id, resolved.channel_method, amount_fen)
     if not decision.candidates:
         raise ChannelFailed(
             f"no channel serves {resolved.channel_method} on this deployment; configure its "
@@ -180,19 +198,23 @@ def open_order(
                 code="out_trade_no_used", param="out_trade_no",
             )  # fmt: skip
         return existing
-    decision = _route(uow, plan, request, resolved)
-    chosen = decision.chosen
-    assert chosen is not None
     now = uow.clock.now()
     order_id = new_id("ord")
     micropay = resolved.channel_method in MICROPAY_METHODS
+    applied = _apply_discount(uow, order_id, request, resolved, micropay=micropay)
+    split = merchants.check_order_split(
+        uow, merchant_id=request.merchant_id, amount_fen=applied.payer_fen, split=request.split
+    )
+    decision = _route(uow, plan, request, resolved, applied.payer_fen)
+    chosen = decision.chosen
+    assert chosen is not None
     expire_at = (request.expire_at or now + MICROPAY_EXPIRY) if micropay else request.expire_at
     repository.insert_order(
         uow.connection,
         {
             "id": order_id, "app_id": request.app_id, "merchant_id": request.merchant_id,
             "out_trade_no": request.out_trade_no, "request_hash": request_hash,
-            "amount": request.amount, "currency": request.currency, "subject": request.subject,
+            **applied.order_columns(), "currency": request.currency, "subject": request.subject,
             "method": request.method, "channel": resolved.channel,
             "channel_method": resolved.channel_method, "wallet": resolved.wallet,
             "route_id": chosen.route_id, "connector": chosen.connector,
@@ -204,6 +226,7 @@ def open_order(
             "metadata": request.metadata, "payer_id": request.payer_id,
             "refunded_amount": 0, "refund_reserved_amount": 0, "poll_attempts": 0,
             "next_poll_at": now + POLL_FIRST_AFTER, "created_at": now, "updated_at": now,
+            "split": split, "split_mode": split["mode"] if split else None,
         },
     )  # fmt: skip
     repository.record_transition(
@@ -211,6 +234,20 @@ def open_order(
         source="api", reason=None, now=now,
     )  # fmt: skip
     return _order(uow, order_id)
+
+
+def _apply_discount(
+    uow: UnitOfWork, order_id: str, request: OrderRequest, resolved: ResolvedMethod, *,
+    micropay: bool,
+) -> discounts.Applied:  # fmt: skip
+    ask = discounts.DiscountAsk(
+        request.citizen_id, request.payer_id, request.claim_ids, request.discount,
+        resolved.channel, micropay, request.points,
+    )  # fmt: skip
+    return discounts.apply_discount(
+        uow, order_id=order_id, ask=ask, merchant_id=request.merchant_id,
+        amount_fen=request.amount, currency=request.currency,
+    )  # fmt: skip
 
 
 def _order(uow: UnitOfWork, order_id: str, *, lock: bool = False) -> OrderRow:
@@ -249,6 +286,7 @@ def _move(
     reason: str | None = None, event_type: str | None = None, **changes: object,
 ) -> OrderRow:  # fmt: skip
     check_order_transition(order.status, target)
+    discounts.on_status(uow, order, target)
     now = uow.clock.now()
     if target not in OPEN_STATUSES and order.auth_code is not None:
         changes["auth_code"] = None  # a spent payment code is kept no longer than needed
@@ -344,11 +382,12 @@ def _capture(uow: UnitOfWork, order: OrderRow, status: PaymentStatus, source: st
         uow, order_id=order.id, channel=order.channel, merchant_id=order.merchant_id,
         amount_fen=order.amount, currency=order.currency,
     )  # fmt: skip
+    discounts.on_paid(uow, order, payer_id=status.payer_id)
     return _move(
         uow, order, OrderStatus.SUCCEEDED, source=source, event_type=events.ORDER_SUCCEEDED,
         channel_transaction_id=status.channel_transaction_id,
-        paid_at=status.paid_at or uow.clock.now(), payer_id=status.payer_id or order.payer_id,
-        next_poll_at=None,
+        paid_at=status.paid_at or uow.clock.now(), booked_at=uow.clock.now(),
+        payer_id=status.payer_id or order.payer_id, next_poll_at=None,
     )  # fmt: skip
 
 
@@ -457,6 +496,7 @@ def open_refund(
         uow, refund_id=refund_id, order_id=locked.id, channel=locked.channel,
         merchant_id=locked.merchant_id, amount_fen=amount, currency=locked.currency,
     )  # fmt: skip
+    discounts.check_refund_covered(uow, locked, amount)
     return _refund(uow, refund_id)
 
 
@@ -501,15 +541,18 @@ def _finish_refund(
         uow.connection, order.id, refunded_amount=refunded,
         refund_reserved_amount=order.refund_reserved_amount - refund.amount, updated_at=now,
     )  # fmt: skip
+    subsidy_back = 0
     if succeeded:
         _move(uow, replace(order, refunded_amount=refunded),
               status_after_refund(order.amount, refunded), source=source,
               reason=f"refund {refund.id}")  # fmt: skip
+        subsidy_back = discounts.on_refunded(uow, order, refund_id=refund.id, refunded_fen=refunded)
     repository.update_refund(
-        uow.connection, refund.id,
+        uow.connection, refund.id, subsidy_reversed_amount=subsidy_back or None,
         status=(RefundStatus.SUCCEEDED if succeeded else RefundStatus.FAILED).value,
         channel_refund_id=status.channel_refund_id,
         succeeded_at=(status.succeeded_at or now) if succeeded else None,
+        booked_at=now if succeeded else None,
         failure_code=None if succeeded else f"channel_{status.status.value}",
         next_poll_at=None, updated_at=now,
     )  # fmt: skip

@@ -40,7 +40,7 @@ from cloudpay.channels.protocol import ChannelError, PayerIdentityProvider
 from cloudpay.channels.registry import UnknownChannel
 from cloudpay.db.unit_of_work import UnitOfWork, transactor
 from cloudpay.kernel.errors import CloudPayError
-from cloudpay.payments import flows, qr, service, store_sign
+from cloudpay.payments import discounts, flows, qr, service, store_sign
 from cloudpay.payments.model import AGGREGATED_QR, OPEN_STATUSES
 from cloudpay.payments.repository import OrderRow
 from cloudpay.payments.wallets import IN_WALLET_METHOD, Wallet, detect_wallet
@@ -282,6 +282,7 @@ def _set_session(
 def _amount_form(
     request: Request, checkout: Checkout, session_id: str, *, status_code: int = 200,
     error: str | None = None, typed: str = "", nonce: str | None = None,
+    offers: list[discounts.Offer] | None = None,
 ) -> Response:  # fmt: skip
     the_nonce = nonce or new_nonce()
     key = _storefront_key(request)
@@ -289,7 +290,22 @@ def _amount_form(
         "amount.html", status_code, store=checkout.store, wallet_name=WALLET_NAMES[checkout.wallet],
         nonce=the_nonce, csrf=csrf_token(key, session_id, checkout.store.store_code, the_nonce),
         error=error, typed=typed, action=f"/pay/{checkout.store.store_code}",
+        offers=[(o.name, format_yuan(o.max_value_fen), format_yuan(o.threshold_fen))
+                for o in offers or ()],
     )  # fmt: skip
+
+
+async def _offers(runner: Runner, checkout: Checkout, payer_id: str) -> list[discounts.Offer]:
+    """The payer's vouchers usable here, if the wallet told us who they are."""
+    if not payer_id:
+        return []
+    found: list[discounts.Offer] = await run_in_threadpool(
+        runner.read, lambda uow: discounts.offers_at(
+            uow, merchant_id=checkout.store.merchant_id, wallet=checkout.wallet.value,
+            payer_id=payer_id,
+        ),
+    )  # fmt: skip
+    return found
 
 
 # ----------------------------------------------------------------- routes
@@ -309,7 +325,8 @@ async def store_page(store_code: str, request: Request, runner: TxRunner) -> Res
         return _wallet_unavailable(store, wallet)
     session = _session(request, wallet)
     if session is not None:
-        return _amount_form(request, checkout, session["sid"])
+        offers = await _offers(runner, checkout, session.get("payer_id", ""))
+        return _amount_form(request, checkout, session["sid"], offers=offers)
     if wallet not in _NEEDS_PAYER_ID:
         session_id = secrets.token_hex(16)
         form = _amount_form(request, checkout, session_id)
@@ -450,7 +467,9 @@ def _handover(request: Request, checkout: Checkout, order: OrderRow) -> Response
         return RedirectResponse(result_url, status_code=303)
     return page(
         "handover.html", store=checkout.store, wallet=checkout.wallet.value,
-        amount=format_yuan(order.amount), pay_params=pay_params, redirect_url=redirect_url,
+        amount=format_yuan(order.amount), price=format_yuan(order.price),
+        discount=format_yuan(order.discount_amount) if order.discount_amount else None,
+        pay_params=pay_params, redirect_url=redirect_url,
         trade_no=pay_params.get("tradeNO") or pay_params.get("trade_no"), result_url=result_url,
     )  # fmt: skip
 

@@ -1,6 +1,7 @@
 """Payments tables: orders, their state history, refunds, and the channel-notification inbox."""
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     ForeignKey,
@@ -49,6 +50,8 @@ orders = Table(
     Column("pay_params", Text, nullable=True),
     Column("channel_transaction_id", String(64), nullable=True),
     Column("paid_at", UtcDateTime, nullable=True),
+    # When the capture journal was posted: settlement windows by it (paid_at is the channel's).
+    Column("booked_at", UtcDateTime, nullable=True),
     Column("failure_code", String(64), nullable=True),
     Column("failure_message", String(256), nullable=True),
     Column("refunded_amount", BigInteger, nullable=False, default=0),
@@ -57,6 +60,26 @@ orders = Table(
     Column("poll_attempts", Integer, nullable=False, default=0),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Discounts (0012): the merchant's price, what vouchers and coupons took off it (paid to
+    # the merchant by their budgets) and the breakdown (JSON); `amount` is what the payer pays
+    # through the channel. NULL on orders without a discount.
+    Column("gross_amount", BigInteger, nullable=True),
+    Column("discount_amount", BigInteger, nullable=True),
+    Column("discounts", Text, nullable=True),
+    # Points (0012): the citizen identified as the payer; the points the order uses and the
+    # lots they came from (JSON [[lot id, points]]); the fen the merchant funded for the points
+    # the order earned (settlement takes it off) and how many of those refunds clawed back.
+    Column("citizen_id", String(32), nullable=True),
+    Column("points_used", BigInteger, nullable=True),
+    Column("points_lots", Text, nullable=True),
+    Column("points_funded_amount", BigInteger, nullable=True),
+    Column("points_clawed_back", BigInteger, nullable=True),
+    # Splits (0011): the order's split instruction (分账) as the merchant sent it, its mode
+    # ("now" or "delayed") for the settlement feed, and when a delayed order's hold ended (it
+    # settles on that day, not the day it was paid).
+    Column("split", JSON, nullable=True),
+    Column("split_mode", String(8), nullable=True),
+    Column("split_released_at", UtcDateTime, nullable=True),
     UniqueConstraint("app_id", "out_trade_no", name="uq_orders_app_out_trade_no"),
     Index("ix_orders_merchant_created", "merchant_id", "id"),
     Index("ix_orders_poll", "status", "next_poll_at"),
@@ -64,6 +87,7 @@ orders = Table(
     # by the channel's transaction id.
     Index("ix_orders_out_trade_no", "out_trade_no"),
     Index("ix_orders_channel_transaction_id", "channel_transaction_id"),
+    Index("ix_orders_split_released", "split_released_at"),
 )
 
 order_transitions = Table(
@@ -94,9 +118,15 @@ refunds = Table(
     Column("channel_refund_id", String(64), nullable=True),
     Column("failure_code", String(64), nullable=True),
     Column("succeeded_at", UtcDateTime, nullable=True),
+    Column("booked_at", UtcDateTime, nullable=True),  # the refund journal posted
     Column("next_poll_at", UtcDateTime, nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    # The subsidy this refund gave back to the campaigns' budgets (0012): settlement takes it
+    # off the merchant with the refund.
+    Column("subsidy_reversed_amount", BigInteger, nullable=True),
+    # Points (0012): the funding of clawed-back points returned to the merchant with it.
+    Column("points_funding_returned_amount", BigInteger, nullable=True),
     UniqueConstraint("app_id", "out_refund_no", name="uq_refunds_app_out_refund_no"),
     Index("ix_refunds_poll", "status", "next_poll_at"),
 )
