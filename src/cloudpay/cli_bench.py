@@ -99,6 +99,7 @@ def bench_claims(
     threads: Annotated[int, typer.Option(min=1, max=128, help="PostgreSQL claimers")] = 16,
     sqlite_threads: Annotated[int, typer.Option(min=1, max=64)] = 8,
     postgres: Annotated[str, typer.Option(help="auto | off | a PostgreSQL URL")] = "auto",
+    processes: Annotated[int, typer.Option(min=1, max=16, help="PostgreSQL processes")] = 2,
     json_out: Annotated[Path | None, typer.Option(help="also write the JSON here")] = None,
 ) -> None:
     """Concurrent voucher claims: claims/s, p99, and issued = stock, against a hot-row baseline."""
@@ -107,7 +108,7 @@ def bench_claims(
     configure_logging("WARNING")
     result = run_claims_bench(
         stock=stock, people=people, threads=threads, sqlite_threads=sqlite_threads,
-        postgres=postgres,
+        postgres=postgres, processes=processes,
     )  # fmt: skip
     _emit(result, json_out)
 

@@ -4,11 +4,14 @@ flagged with its reason, the flag reviewed once — and bad input a clear 4xx.""
 from __future__ import annotations
 
 import httpx
+from sqlalchemy import Engine
 
 from cloudpay.kernel.clock import FixedClock
 from tests.e2e.api_helpers import assert_error, get, post
 from tests.e2e.test_citizen_api import register
 from tests.e2e.test_marketing_api import CAMPAIGNS, campaign_body
+from tests.integration.test_marketing_claims import resident_id
+from tests.integration.test_marketing_redemption import onboard_merchant
 
 FLAGS = "/v1/marketing/flags"
 RULES = "/v1/marketing/abuse-rules"
@@ -20,7 +23,9 @@ def test_a_many_wallet_claim_is_flagged_and_reviewed(
     """Threshold tuned to 2 wallets: a citizen with two claims a voucher, a flag with the reason
     appears, a reviewer dismisses it once; a second review is 409."""
     rules = get(live_api, RULES).json()["data"]
-    assert {r["code"] for r in rules} == {"many_wallets", "identical_amounts", "redeem_refund_loop"}
+    assert {r["code"] for r in rules} == {
+        "many_wallets", "identical_amounts", "redeem_refund_loop", "own_people"
+    }  # fmt: skip
     tuned = post(live_api, f"{RULES}/many_wallets", {"threshold": 2, "window_hours": 0})
     assert tuned.status_code == 200, tuned.text
     assert tuned.json()["threshold"] == 2
@@ -60,3 +65,22 @@ def test_bad_flag_and_rule_requests_are_refused(live_api: httpx.Client) -> None:
     assert_error(nobody, 400, "parameter_invalid")
     zero = post(live_api, f"{RULES}/many_wallets", {"threshold": 0, "window_hours": 0})
     assert_error(zero, 400, "parameter_invalid")
+
+
+def test_a_merchants_staff_is_registered_by_resident_id(
+    live_api: httpx.Client, engine: Engine, clock: FixedClock
+) -> None:
+    """A citizen's resident ID binds them to a merchant as staff (201, the citizen's id; again:
+    the same binding); an ID no citizen holds is 404, an unknown role 400."""
+    shop = onboard_merchant(engine, clock)
+    person = register(live_api, 7)["id"]
+    people = f"/v1/merchants/{shop}/people"
+    bound = post(live_api, people, {"resident_id": resident_id(7), "role": "staff"})
+    assert bound.status_code == 201, bound.text
+    assert (bound.json()["citizen_id"], bound.json()["role"]) == (person, "staff")
+    again = post(live_api, people, {"resident_id": resident_id(7), "role": "legal_person"})
+    assert again.json()["role"] == "staff"
+    missing = post(live_api, people, {"resident_id": resident_id(8), "role": "staff"})
+    assert_error(missing, 404, "citizen_not_found")
+    bad_role = post(live_api, people, {"resident_id": resident_id(7), "role": "cousin"})
+    assert bad_role.status_code == 400, bad_role.text

@@ -13,16 +13,33 @@ from sqlalchemy import Engine
 from cloudpay.citizen import PayerChannel, link_payer_id
 from cloudpay.db.unit_of_work import UnitOfWork
 from cloudpay.kernel.clock import FixedClock
-from cloudpay.marketing import MerchantFacts, Redemption, redeem, reverse_redemption, review_abuse
-from cloudpay.marketing.abuse import list_flags, review_flag, tune_rule
-from cloudpay.marketing.abuse_model import Decision, Flag, FlagStatus, RuleCode, SubjectKind
+from cloudpay.marketing import (
+    MerchantFacts,
+    Redemption,
+    confirm_redemption,
+    redeem,
+    reverse_redemption,
+    review_abuse,
+)
+from cloudpay.marketing.abuse import list_flags, register_merchant_person, review_flag, tune_rule
+from cloudpay.marketing.abuse_model import (
+    Decision,
+    Flag,
+    FlagStatus,
+    MerchantPerson,
+    MerchantRole,
+    RuleCode,
+    SubjectKind,
+)
 from tests.integration.test_marketing_claims import (
     START,
+    VAULT,
     claim,
     in_tx,
     open_campaign,
     refusal,
     register,
+    resident_id,
 )
 from tests.integration.test_marketing_redemption import onboard_merchant
 
@@ -45,9 +62,8 @@ def link(engine: Engine, clock: FixedClock, citizen_id: str, payer_id: str) -> N
 def pay(engine: Engine, clock: FixedClock, citizen_id: str, shop: MerchantFacts, order: str,
         amount_fen: int = 5_000) -> int:  # fmt: skip
     def work(uow: UnitOfWork) -> Redemption:
-        return redeem(
-            uow, order_id=order, citizen_id=citizen_id, merchant=shop, amount_fen=amount_fen
-        )
+        redeem(uow, order_id=order, citizen_id=citizen_id, merchant=shop, amount_fen=amount_fen)
+        return confirm_redemption(uow, order_id=order)  # paid: a refund now reverses it
 
     done = in_tx(engine, clock, work)
     return len(done.lines)
@@ -145,3 +161,50 @@ def test_a_review_closes_a_flag_once_with_its_decision(
     open_flags = in_tx(engine, world_clock, lambda uow: list_flags(
         uow, status=FlagStatus.OPEN, limit=10, starting_after=None))  # fmt: skip
     assert open_flags == []
+
+
+def register_person(
+    engine: Engine, clock: FixedClock, merchant_id: str, n: int, role: MerchantRole
+) -> MerchantPerson:
+    def work(uow: UnitOfWork) -> MerchantPerson:
+        return register_merchant_person(
+            uow, vault=VAULT, merchant_id=merchant_id, resident_id=resident_id(n), role=role
+        )
+
+    return in_tx(engine, clock, work)
+
+
+def test_a_merchants_own_people_redeeming_there_flag_the_merchant(
+    engine: Engine, world_clock: FixedClock
+) -> None:
+    """With the threshold tuned to 2: a stranger's voucher order flags nothing, the staff
+    member's first order neither, the legal person's makes two — the merchant is flagged with
+    both roles in the reason; an unknown ID or merchant is a 404 and binds nobody."""
+    shop = MerchantFacts(onboard_merchant(engine, world_clock), "5812", "370702")
+    campaign_id = open_campaign(engine, world_clock, stock=10)
+    stranger, staff, boss = (register(engine, world_clock, n) for n in (1, 2, 3))
+    bound = register_person(engine, world_clock, shop.merchant_id, 2, MerchantRole.STAFF)
+    assert (bound.citizen_id, bound.role) == (staff, MerchantRole.STAFF)
+    again = register_person(engine, world_clock, shop.merchant_id, 2, MerchantRole.LEGAL_PERSON)
+    assert again.role is MerchantRole.STAFF  # registering again keeps the first binding
+    register_person(engine, world_clock, shop.merchant_id, 3, MerchantRole.LEGAL_PERSON)
+    unknown_id = partial(register_person, engine, world_clock, shop.merchant_id, 4)
+    assert refusal(lambda: unknown_id(MerchantRole.STAFF)) == "citizen_not_found"
+    unknown_shop = partial(register_person, engine, world_clock, "mch_nobody", 2)
+    assert refusal(lambda: unknown_shop(MerchantRole.STAFF)) == "merchant_not_found"
+    in_tx(engine, world_clock, lambda uow: tune_rule(
+        uow, RuleCode.OWN_PEOPLE, threshold=2, window_hours=24, enabled=True))  # fmt: skip
+
+    def own_flags() -> list[Flag]:
+        return [f for f in flags(engine, world_clock) if f.rule is RuleCode.OWN_PEOPLE]
+
+    for n, person in enumerate((stranger, staff, boss)):
+        claim(engine, world_clock, campaign_id, person)
+        pay(engine, world_clock, person, shop, f"ord_own_{n}", amount_fen=4_100 + n)
+        assert len(own_flags()) == (1 if person == boss else 0)
+    [flag] = own_flags()
+    assert (flag.subject_kind, flag.subject_id) == (SubjectKind.MERCHANT, shop.merchant_id)
+    assert "2 voucher orders paid by the merchant's own people (legal_person and staff)" in (
+        flag.reason
+    )
+    assert in_tx(engine, world_clock, review_abuse) == 0  # the batch finds nothing new

@@ -3,8 +3,9 @@ some claim twice at once) from a campaign of 500 vouchers — exactly 500 are is
 more than the cap, the committed budget never exceeds the funded one, and a retried request
 (same Idempotency-Key) never issues a second voucher.
 
-Passes at READ COMMITTED (the conditional UPDATE re-checks `issued < stock` under the row
-lock) and with `--pg-isolation SERIALIZABLE` (conflicts become retried 40001s).
+Passes at READ COMMITTED (each claim's one statement takes a stock shard under its row lock,
+skipping shards other claims hold, and re-checks `issued < capacity` there) and with
+`--pg-isolation SERIALIZABLE` (conflicts become retried 40001s).
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ from cloudpay.db.unit_of_work import UnitOfWork, run_in_transaction
 from cloudpay.kernel.clock import FixedClock
 from cloudpay.kernel.errors import CloudPayError
 from cloudpay.ledger import Purpose
-from cloudpay.marketing import MerchantFacts, claim_instrument, get_campaign, redeem
+from cloudpay.marketing import (
+    MerchantFacts,
+    claim_instrument,
+    end_campaign,
+    fund_campaign,
+    get_campaign,
+    redeem,
+)
 from cloudpay.marketing.model import Caps
 from cloudpay.marketing.tables import marketing_claims
 from tests.integration.test_marketing_claims import START, VAULT, open_campaign, resident_id
@@ -207,6 +215,49 @@ def test_two_orders_racing_for_one_voucher_use_it_once(wide_engine: Engine) -> N
         account = ledger.open_chart_account(
             uow, Purpose.MARKETING_BUDGET, ledger.campaign_owner(campaign_id)
         )
-        return ledger.get_account(uow, account.id).balance.net_credit
+        balance = ledger.get_account(uow, account.id).balance
+        return balance.net_credit - balance.debits_pending  # the open order holds its subsidy
 
     assert run_in_transaction(wide_engine, budget) == 5 * VALUE_FEN - VALUE_FEN
+
+
+def test_a_top_up_and_an_end_mid_burst_keep_the_counts_exact(wide_engine: Engine) -> None:
+    """Funded for 100 of 500 (cap 2 a person): a top-up to 250 lands mid-burst, then the
+    campaign ends mid-burst — the shards' sum equals the claim rows, nobody holds 3, committed
+    never passes funded, and no claim is left usable in the ended campaign."""
+    clock = FixedClock(START + timedelta(hours=1))
+    people = _register_people(wide_engine, clock, 200)
+    campaign_id = open_campaign(
+        wide_engine, clock, stock=STOCK, fund_fen=100 * VALUE_FEN,
+        caps=Caps(per_person_per_day=2, per_person_total=2),
+    )  # fmt: skip
+    claimants = people * 3  # the third try of each person must hit the cap
+    random.Random(5).shuffle(claimants)
+    jobs = [_claim_job(wide_engine, clock, campaign_id, p) for p in claimants]
+
+    def operator(action: Callable[[UnitOfWork], object]) -> Callable[[], str]:
+        return lambda: (run_in_transaction(wide_engine, action, clock=clock), "operator")[1]
+
+    jobs.insert(150, operator(lambda uow: fund_campaign(
+        uow, campaign_id, amount_fen=150 * VALUE_FEN, currency="CNY")))  # fmt: skip
+    jobs.insert(400, operator(lambda uow: end_campaign(uow, campaign_id)))
+    outcomes = _burst(jobs)
+    assert outcomes["operator"] == 2, outcomes
+    assert set(outcomes) <= {
+        "issued", "operator", "budget_exhausted", "cap_reached", "campaign_expired",
+        "campaign_not_active",
+    }, outcomes  # fmt: skip
+    per_person = _claims_per_person(wide_engine)
+    assert sum(per_person.values()) == outcomes["issued"] <= 250
+    assert max(per_person.values()) <= 2
+    campaign = run_in_transaction(wide_engine, lambda uow: get_campaign(uow, campaign_id))
+    assert campaign.issued == outcomes["issued"]
+    assert campaign.committed_fen == campaign.issued * VALUE_FEN <= campaign.funded_fen
+    with wide_engine.connect() as connection:
+        usable = connection.execute(
+            select(func.count()).select_from(marketing_claims).where(
+                marketing_claims.c.campaign_id == campaign_id,
+                marketing_claims.c.status.in_(["claimed", "restored"]),
+            )
+        )  # fmt: skip
+        assert usable.scalar_one() == 0

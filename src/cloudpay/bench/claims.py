@@ -1,12 +1,13 @@
 """`cloudpay bench claims`: a burst of concurrent voucher claims on SQLite and PostgreSQL.
 
 Each database gets a freshly migrated schema, `people` registered citizens and one funded
-campaign of `stock` vouchers; `threads` workers then claim for every person (plus a share of
+campaign of `stock` vouchers; `threads` workers (on PostgreSQL, in each of `processes`
+processes, as an API server runs several workers) then claim for every person (plus a share of
 people claiming twice) as fast as they can, each claim the API's own transaction — the
-`Idempotency-Key` row, the claim, the conditional stock update — through
-`execute_idempotently`. The report checks the result against the database afterwards: claims
-issued must equal the stock exactly and nobody may hold more than the cap (`issued_equals_stock`,
-`over_issued`, `double_claims`).
+`Idempotency-Key` row and `marketing.claim_instrument` (campaign, citizen, one statement for
+stock shard + caps + claim row) — through `execute_idempotently`. The report checks the result
+against the database afterwards: claims issued must equal the stock exactly and nobody may
+hold more than the cap (`issued_equals_stock`, `over_issued`, `double_claims`).
 
 Baseline, same database, same threads, same run: a bare transaction that only runs the
 conditional `UPDATE … SET n = n + 1 WHERE n < stock` on one hot row — the ceiling any exact
@@ -16,6 +17,7 @@ across machines; absolute rates depend on the machine and its neighbours.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import random
@@ -141,6 +143,50 @@ def _burst(threads: int, jobs: list[Callable[[], str]]) -> tuple[Counter[str], l
     return outcomes, latencies_ms, time.perf_counter() - began
 
 
+JobsFor = Callable[[Engine, int, int], list[Callable[[], str]]]  # engine, worker no, workers
+
+
+def _run(
+    engine: Engine, *, threads: int, processes: int, jobs_for: JobsFor
+) -> tuple[Counter[str], list[float], float]:
+    """`_burst` on `processes` processes of `threads` threads each, all released together.
+
+    Processes because one Python process runs Python on one core at a time: an API server runs
+    several workers for the same reason. Each gets its own engine (no pooled connection may
+    cross a fork) and the `worker no`-th share of the jobs; seconds run from the first start
+    to the last finish."""
+    if processes == 1:
+        return _burst(threads, jobs_for(engine, 0, 1))
+    context = multiprocessing.get_context("fork")
+    url = engine.url.render_as_string(hide_password=False)
+    ready = context.Barrier(processes + 1)
+    results: Any = context.Queue()
+
+    def child(number: int) -> None:
+        own = make_engine(url, pool_size=threads + 2)
+        jobs = jobs_for(own, number, processes)
+        ready.wait()
+        began = time.time()
+        outcomes, latencies, _ = _burst(threads, jobs)
+        results.put((dict(outcomes), latencies, began, time.time()))
+        own.dispose()
+
+    engine.dispose()
+    workers = [context.Process(target=child, args=(n,)) for n in range(processes)]
+    for worker in workers:
+        worker.start()
+    ready.wait()
+    finished = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    outcomes: Counter[str] = Counter()
+    for counts, *_ in finished:
+        outcomes.update(counts)
+    latencies = [ms for _, part, _, _ in finished for ms in part]
+    seconds = max(end for *_, end in finished) - min(began for *_, began, _ in finished)
+    return outcomes, latencies, seconds
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, int(share * len(ordered)))], 2) if ordered else 0.0
@@ -184,42 +230,58 @@ def _verify(engine: Engine, campaign_id: str, stock: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _baseline(engine: Engine, threads: int, updates: int) -> dict[str, Any]:
+def _baseline(engine: Engine, threads: int, processes: int, updates: int) -> dict[str, Any]:
     """The bare hot-row counter: a transaction of one conditional UPDATE."""
     with engine.begin() as connection:
         connection.execute(text("CREATE TABLE bench_counter (id INTEGER PRIMARY KEY, n INTEGER)"))
         connection.execute(text("INSERT INTO bench_counter VALUES (1, 0)"))
     bump = text("UPDATE bench_counter SET n = n + 1 WHERE id = 1 AND n < :stock")
 
-    def job() -> str:
-        run_in_transaction(
-            engine, lambda uow: uow.connection.execute(bump, {"stock": updates}),
-            max_attempts=MAX_ATTEMPTS,
-        )  # fmt: skip
-        return "updated"
+    def jobs_for(own: Engine, number: int, workers: int) -> list[Callable[[], str]]:
+        def job() -> str:
+            run_in_transaction(
+                own, lambda uow: uow.connection.execute(bump, {"stock": updates}),
+                max_attempts=MAX_ATTEMPTS,
+            )  # fmt: skip
+            return "updated"
 
-    _outcomes, latencies, seconds = _burst(threads, [job] * updates)
+        return [job] * len(range(number, updates, workers))
+
+    _outcomes, latencies, seconds = _run(
+        engine, threads=threads, processes=processes, jobs_for=jobs_for
+    )
     return {
         "updates_per_s": round(updates / seconds, 1),
         "latency_ms_p99": _percentile(latencies, 0.99),
     }
 
 
-def bench_database(engine: Engine, *, stock: int, people: int, threads: int) -> dict[str, Any]:
+def bench_database(
+    engine: Engine, *, stock: int, people: int, threads: int, processes: int = 1
+) -> dict[str, Any]:
+    """`threads` claimers in each of `processes` processes; see the module docstring."""
     console.print(f"[bold]{engine.dialect.name}[/bold]: registering {people} citizens")
     citizens = _register_people(engine, people)
     campaign_id = _open_campaign(engine, stock)
     claimants = citizens + random.Random(7).sample(citizens, int(people * SECOND_TRY_SHARE))
     random.Random(11).shuffle(claimants)
-    console.print(f"{engine.dialect.name}: {len(claimants)} claims on {threads} threads")
-    jobs = [_claim_job(engine, campaign_id, c) for c in claimants]
-    outcomes, latencies, seconds = _burst(threads, jobs)
+    console.print(
+        f"{engine.dialect.name}: {len(claimants)} claims, {processes} × {threads} threads"
+    )
+
+    def jobs_for(own: Engine, number: int, workers: int) -> list[Callable[[], str]]:
+        return [_claim_job(own, campaign_id, c) for c in claimants[number::workers]]
+
+    outcomes, latencies, seconds = _run(
+        engine, threads=threads, processes=processes, jobs_for=jobs_for
+    )
     issued = outcomes.get("issued", 0)
     console.print(f"{engine.dialect.name}: baseline (bare hot-row update)")
-    baseline = _baseline(engine, threads, max(issued, 1))
+    baseline = _baseline(engine, threads, processes, max(issued, 1))
     claims_per_s = round(issued / seconds, 1)
     return {
-        "threads": threads, "requests": len(claimants), "seconds": round(seconds, 3),
+        "threads": threads, "processes": processes, "requests": len(claimants),
+        "seconds": round(seconds, 3),
         "claims_per_s": claims_per_s,
         "requests_per_s": round(len(claimants) / seconds, 1),
         "latency_ms_p50": _percentile(latencies, 0.5),
@@ -259,7 +321,13 @@ def _migrated(engine: Engine) -> Engine:
 
 
 def run_claims_bench(
-    *, stock: int, people: int, threads: int, sqlite_threads: int, postgres: str = "auto"
+    *,
+    stock: int,
+    people: int,
+    threads: int,
+    sqlite_threads: int,
+    postgres: str = "auto",
+    processes: int = 1,
 ) -> dict[str, Any]:
     """Measure claims on SQLite and (unless `postgres="off"`) PostgreSQL; JSON-able."""
     databases: dict[str, Any] = {}
@@ -277,7 +345,10 @@ def run_claims_bench(
         with _postgres_engine(postgres, threads) as pg:
             databases["postgresql"] = (
                 {"skipped": pg} if isinstance(pg, str)
-                else bench_database(_migrated(pg), stock=stock, people=people, threads=threads)
+                else bench_database(
+                    _migrated(pg), stock=stock, people=people, threads=threads,
+                    processes=processes,
+                )
             )  # fmt: skip
     return {
         "benchmark": "claims",

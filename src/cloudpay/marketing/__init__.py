@@ -1,13 +1,15 @@
 """Marketing: campaigns and budgets, vouchers (消费券) and coupons (优惠券), claims, redemption.
 
 Other contexts call only these functions, with their unit of work. The payment flow uses
-`best_quote` to show the discount, `redeem` inside the order's transaction, and
-`reverse_for_refund` when a refund succeeds, `reverse_redemption` when the order is closed unpaid.
+`best_quote` to show the discount, `redeem` inside the order's transaction (the subsidy is
+held), `confirm_redemption` when the order is paid, `reverse_for_refund` when a refund
+succeeds, `reverse_redemption` when the order ends unpaid (closed, expired, failed).
 """
 
 from cloudpay.marketing.abuse import review_abuse
 from cloudpay.marketing.lottery import DrawResult, LotteryEntry, draw_lottery, register_for_lottery
 from cloudpay.marketing.model import (
+    MAX_STACKED_INSTRUMENTS,
     MIN_PAYABLE_FEN,
     Audience,
     Campaign,
@@ -35,11 +37,27 @@ from cloudpay.marketing.model import (
 from cloudpay.marketing.points import (
     earn_points,
     expire_points,
+    find_earn_rule,
     points_balance,
     set_earn_rule,
     spend_points,
 )
 from cloudpay.marketing.points_model import EarnRule, MultiplierWindow, PointsTender, points_tender
+from cloudpay.marketing.points_orders import (
+    Earned,
+    PointsHold,
+    RefundShare,
+    Takes,
+    claw_back,
+    confirm_points,
+    earn_for_order,
+    give_points_back,
+    hold_points,
+    points_value_due_back,
+    release_points,
+    takes_of,
+    tender_for,
+)
 from cloudpay.marketing.red_packets import (
     RedPacketDraft,
     claim_red_packet,
@@ -51,10 +69,12 @@ from cloudpay.marketing.redemption import (
     Redemption,
     RedemptionLine,
     best_quote,
+    confirm_redemption,
     get_redemption,
     redeem,
     reverse_for_refund,
     reverse_redemption,
+    subsidy_due_back,
 )
 from cloudpay.marketing.service import (
     CampaignDraft,
@@ -70,6 +90,7 @@ from cloudpay.marketing.service import (
 )
 
 __all__ = [
+    "MAX_STACKED_INSTRUMENTS",
     "MIN_PAYABLE_FEN",
     "Audience",
     "Campaign",
@@ -83,6 +104,7 @@ __all__ = [
     "DiscountRule",
     "DrawResult",
     "EarnRule",
+    "Earned",
     "FunderKind",
     "Instrument",
     "Issuance",
@@ -90,43 +112,58 @@ __all__ = [
     "MerchantFacts",
     "MerchantScope",
     "MultiplierWindow",
+    "PointsHold",
     "PointsTender",
     "Quote",
     "QuoteLine",
     "RedPacketDraft",
     "Redemption",
     "RedemptionLine",
+    "RefundShare",
     "RuleKind",
+    "Takes",
     "Windows",
     "best_quote",
     "campaign_stats",
     "claim_instrument",
     "claim_red_packet",
+    "claw_back",
+    "confirm_points",
+    "confirm_redemption",
     "create_campaign",
     "create_red_packet",
     "draw_lottery",
+    "earn_for_order",
     "earn_points",
     "end_campaign",
     "end_due_campaigns",
     "expire_points",
+    "find_earn_rule",
     "fund_campaign",
     "get_campaign",
     "get_red_packet",
     "get_redemption",
+    "give_points_back",
+    "hold_points",
     "list_campaigns",
     "points_balance",
     "points_tender",
+    "points_value_due_back",
     "quote",
     "redeem",
     "refund_transfer_id",
     "register_for_lottery",
+    "release_points",
     "return_unclaimed_red_packets",
     "reverse_for_refund",
     "reverse_redemption",
     "review_abuse",
     "set_earn_rule",
     "spend_points",
+    "subsidy_due_back",
     "subsidy_reversal_transfer_id",
     "subsidy_transfer_id",
+    "takes_of",
+    "tender_for",
     "wallet",
 ]

@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from cloudpay import citizen
+from cloudpay import citizen, merchants
 from cloudpay.db.unit_of_work import UnitOfWork
 from cloudpay.kernel.errors import Conflict, InvalidRequest, NotFound
 from cloudpay.kernel.ids import new_id
+from cloudpay.kernel.vault import PersonalDataVault
 from cloudpay.marketing import abuse_model as model
 from cloudpay.marketing import abuse_repository as repository
 from cloudpay.marketing.abuse_model import (
@@ -22,6 +23,8 @@ from cloudpay.marketing.abuse_model import (
     Finding,
     Flag,
     FlagStatus,
+    MerchantPerson,
+    MerchantRole,
     RuleCode,
 )
 
@@ -48,16 +51,24 @@ def _record(uow: UnitOfWork, findings: list[Finding]) -> int:
 
 def evaluate_claim(uow: UnitOfWork, citizen_id: str) -> int:
     """At claim time: is this one person collecting through many wallets?"""
+    return evaluate_claimant(uow, citizen.get_citizen(uow, citizen_id, with_payer_ids=True))
+
+
+def evaluate_claimant(uow: UnitOfWork, person: citizen.Citizen) -> int:
+    """`evaluate_claim` for a citizen already loaded with their payer ids (the claim hot path:
+    a person with no wallet linked cannot reach any threshold, so the rules are not read)."""
+    if not person.payer_ids:
+        return 0
     rule = repository.load_rules(uow.connection).get(RuleCode.MANY_WALLETS)
     if rule is None or not rule.enabled:
         return 0
-    person = citizen.get_citizen(uow, citizen_id, with_payer_ids=True)
-    finding = model.many_wallets(rule, citizen_id, len(person.payer_ids))
+    finding = model.many_wallets(rule, person.id, len(person.payer_ids))
     return _record(uow, [finding] if finding else [])
 
 
 def evaluate_redemption(uow: UnitOfWork, *, merchant_id: str, citizen_id: str) -> int:
-    """At redemption time: the merchant's repeated amounts, the citizen's refund loops."""
+    """At redemption time: the merchant's repeated amounts and own people paying, the
+    citizen's refund loops."""
     return _evaluate(uow, merchant_id=merchant_id, citizen_id=citizen_id)
 
 
@@ -92,7 +103,36 @@ def _evaluate(uow: UnitOfWork, *, merchant_id: str | None, citizen_id: str | Non
             at_least=loops.threshold, citizen_id=citizen_id, limit=MAX_FINDINGS_PER_RULE,
         )  # fmt: skip
         findings += [model.redeem_refund_loop(loops, p, n) for p, n in people]
+    own = rules.get(RuleCode.OWN_PEOPLE)
+    if own is not None and own.enabled:
+        merchants_paid = repository.own_people_orders(
+            uow.connection, since=uow.clock.now() - timedelta(hours=own.window_hours),
+            at_least=own.threshold, merchant_id=merchant_id, limit=MAX_FINDINGS_PER_RULE,
+        )  # fmt: skip
+        findings += [model.own_people(own, m, n, roles) for m, n, roles in merchants_paid]
     return _record(uow, [f for f in findings if f is not None])
+
+
+def register_merchant_person(
+    uow: UnitOfWork,
+    *,
+    vault: PersonalDataVault,
+    merchant_id: str,
+    resident_id: str,
+    role: MerchantRole,
+) -> MerchantPerson:
+    """Record that the holder of `resident_id` is the merchant's legal person or staff, so
+    their voucher orders there raise `own_people`. The number is only used to find the
+    citizen by its blind index; it is not stored here. Registering again changes nothing."""
+    merchants.get_merchant(uow, merchant_id)  # 404 for an unknown merchant
+    citizen_id = citizen.find_citizen_id_by_resident_id(uow, vault=vault, resident_id=resident_id)
+    if citizen_id is None:
+        raise citizen.CitizenNotFound(
+            "no citizen holds this resident ID: register them as a citizen first",
+            param="resident_id",
+        )
+    person = MerchantPerson(merchant_id, citizen_id, role, uow.clock.now())
+    return repository.upsert_merchant_person(uow.connection, person)
 
 
 def list_rules(uow: UnitOfWork) -> list[AbuseRule]:

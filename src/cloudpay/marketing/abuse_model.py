@@ -10,6 +10,9 @@ keeps the numbers that raised it.
   amount within `window_hours` — the pattern of a merchant paying itself with vouchers.
 - `redeem_refund_loop`: a citizen whose voucher orders were refunded at least `threshold` times
   within `window_hours` — redeem, refund, redeem again to cash out the subsidy.
+- `own_people`: a merchant whose own people (its legal person or registered staff, matched to
+  citizens by the resident-ID blind index) paid at least `threshold` of its voucher orders
+  within `window_hours` — the subsidy paid to the merchant for spending it made itself.
 """
 
 from __future__ import annotations
@@ -23,6 +26,14 @@ class RuleCode(StrEnum):
     MANY_WALLETS = "many_wallets"
     IDENTICAL_AMOUNTS = "identical_amounts"
     REDEEM_REFUND_LOOP = "redeem_refund_loop"
+    OWN_PEOPLE = "own_people"
+
+
+class MerchantRole(StrEnum):
+    """Who a merchant's person is to it."""
+
+    LEGAL_PERSON = "legal_person"  # 法定代表人
+    STAFF = "staff"
 
 
 class SubjectKind(StrEnum):
@@ -54,7 +65,16 @@ DEFAULT_RULES: tuple[AbuseRule, ...] = (
     AbuseRule(RuleCode.MANY_WALLETS, "one person paying with many wallets", 3, 0),
     AbuseRule(RuleCode.IDENTICAL_AMOUNTS, "a merchant's voucher orders of one amount", 5, 24),
     AbuseRule(RuleCode.REDEEM_REFUND_LOOP, "voucher orders refunded again and again", 3, 72),
+    AbuseRule(RuleCode.OWN_PEOPLE, "a merchant's own people redeeming vouchers there", 1, 720),
 )
+
+
+@dataclass(frozen=True)
+class MerchantPerson:
+    merchant_id: str
+    citizen_id: str
+    role: MerchantRole
+    registered_at: datetime
 
 
 @dataclass(frozen=True)
@@ -108,3 +128,16 @@ def redeem_refund_loop(rule: AbuseRule, citizen_id: str, refunded_orders: int) -
         f"(threshold {rule.threshold})"
     )
     return Finding(rule.code, SubjectKind.CITIZEN, citizen_id, reason)
+
+
+def own_people(
+    rule: AbuseRule, merchant_id: str, orders: int, roles: frozenset[MerchantRole]
+) -> Finding | None:
+    if not rule.enabled or orders < rule.threshold:
+        return None
+    who = " and ".join(sorted(role.value for role in roles))
+    reason = (
+        f"{orders} voucher orders paid by the merchant's own people ({who}) within "
+        f"{rule.window_hours} h (threshold {rule.threshold})"
+    )
+    return Finding(rule.code, SubjectKind.MERCHANT, merchant_id, reason)

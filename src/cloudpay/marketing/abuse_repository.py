@@ -14,9 +14,12 @@ from cloudpay.marketing.abuse_model import (
     Finding,
     Flag,
     FlagStatus,
+    MerchantPerson,
+    MerchantRole,
     RuleCode,
     SubjectKind,
 )
+from cloudpay.marketing.abuse_tables import marketing_merchant_people
 from cloudpay.marketing.tables import (
     marketing_abuse_rules,
     marketing_claims,
@@ -27,6 +30,7 @@ from cloudpay.marketing.tables import (
 _rules = marketing_abuse_rules.c
 _flags = marketing_flags.c
 _redemptions = marketing_redemptions.c
+_people = marketing_merchant_people.c
 REVERSED = "reversed"
 
 
@@ -134,3 +138,55 @@ def refund_loops(
     if citizen_id is not None:
         query = query.where(citizen == citizen_id)
     return [(row[0], int(row[1])) for row in connection.execute(query)]
+
+
+def upsert_merchant_person(connection: Connection, person: MerchantPerson) -> MerchantPerson:
+    """Bind the citizen to the merchant; registering them again keeps the first binding."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(
+        dialect.insert(marketing_merchant_people)
+        .values(
+            merchant_id=person.merchant_id, citizen_id=person.citizen_id,
+            role=person.role.value, registered_at=person.registered_at,
+        )
+        .on_conflict_do_nothing()
+    )  # fmt: skip
+    row = connection.execute(
+        select(marketing_merchant_people).where(
+            _people.merchant_id == person.merchant_id, _people.citizen_id == person.citizen_id
+        )
+    ).one()
+    return MerchantPerson(row.merchant_id, row.citizen_id, MerchantRole(row.role),
+                          row.registered_at)  # fmt: skip
+
+
+def own_people_orders(
+    connection: Connection, *, since: datetime, at_least: int, merchant_id: str | None, limit: int
+) -> list[tuple[str, int, frozenset[MerchantRole]]]:
+    """(merchant, voucher orders its own people paid, their roles) since `since`, for each
+    merchant at or above `at_least`; orders refunded or ended unpaid count too (the attempt is
+    the signal). Two roles exist, so the least and the greatest name them all."""
+    orders = func.count(func.distinct(_redemptions.order_id))
+    query = (
+        select(_redemptions.merchant_id, orders, func.min(_people.role), func.max(_people.role))
+        .select_from(
+            marketing_redemptions.join(
+                marketing_claims, marketing_claims.c.id == _redemptions.claim_id
+            ).join(
+                marketing_merchant_people,
+                (_people.merchant_id == _redemptions.merchant_id)
+                & (_people.citizen_id == marketing_claims.c.citizen_id),
+            )
+        )
+        .where(_redemptions.created_at >= since)
+        .group_by(_redemptions.merchant_id)
+        .having(orders >= at_least)
+        .order_by(_redemptions.merchant_id)
+        .limit(limit)
+    )
+    if merchant_id is not None:
+        query = query.where(_redemptions.merchant_id == merchant_id)
+    return [
+        (row[0], int(row[1]), frozenset({MerchantRole(row[2]), MerchantRole(row[3])}))
+        for row in connection.execute(query)
+    ]

@@ -27,6 +27,7 @@ from cloudpay.marketing.schemas import (
     EarnRuleIn,
     FlagReview,
     FundingCreate,
+    MerchantPersonCreate,
     QuoteRequest,
     RedPacketCreate,
     abuse_rule_view,
@@ -35,7 +36,9 @@ from cloudpay.marketing.schemas import (
     draw_view,
     earn_rule_view,
     flag_view,
+    incremental_view_json,
     lottery_entry_view,
+    merchant_person_view,
     points_lot_view,
     quote_view,
     red_packet_share_view,
@@ -43,7 +46,7 @@ from cloudpay.marketing.schemas import (
     stats_view,
     wallet_view,
 )
-from cloudpay.web.deps import Operator, TxRunner
+from cloudpay.web.deps import Operator, TxRunner, Vault
 
 router = APIRouter(prefix="/v1", tags=["marketing"])
 CampaignId = Annotated[str, Path(pattern=r"^cmp_[0-9A-Z]{26}$")]
@@ -52,6 +55,7 @@ FlagId = Annotated[str, Path(pattern=r"^flg_[0-9A-Z]{26}$")]
 RedPacketId = Annotated[str, Path(pattern=r"^rpk_[0-9A-Z]{26}$")]
 CitizenId = Annotated[str, Path(pattern=r"^ctz_[0-9A-Z]{26}$")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
+BaselineDays = Annotated[int, Query(ge=1, le=stats.MAX_BASELINE_DAYS)]
 SCOPE = "operator"
 
 
@@ -88,11 +92,40 @@ def get_campaign(campaign_id: CampaignId, runner: TxRunner, _: Operator) -> dict
     return campaign_view(runner.read(lambda uow: service.get_campaign(uow, campaign_id)))
 
 
+def _merchant_spend(request: Request) -> stats.MerchantSpend | None:
+    """Payments' paid spend per merchant, which `main.create_app` puts on the app state
+    (payments sits above marketing); without it the incremental view is `null`."""
+    spend: stats.MerchantSpend | None = getattr(request.app.state, "merchant_spend", None)
+    return spend
+
+
+def _incremental(
+    uow: UnitOfWork, request: Request, campaign_id: str, baseline_days: int
+) -> stats.IncrementalView | None:
+    spend = _merchant_spend(request)
+    if spend is None:
+        return None
+    return stats.incremental_view(uow, campaign_id, spend=spend, baseline_days=baseline_days)
+
+
 @router.get("/campaigns/{campaign_id}/stats")
-def get_campaign_stats(campaign_id: CampaignId, runner: TxRunner, _: Operator) -> dict[str, Any]:
-    """Instruments by status, subsidy paid and the spending it brought (leverage, 杠杆率)."""
-    stats = runner.read(lambda uow: service.campaign_stats(uow, campaign_id))
-    return stats_view(campaign_id, stats)
+def get_campaign_stats(
+    campaign_id: CampaignId,
+    request: Request,
+    runner: TxRunner,
+    _: Operator,
+    baseline_days: BaselineDays = stats.DEFAULT_BASELINE_DAYS,
+) -> dict[str, Any]:
+    """Instruments by status, subsidy paid and the spending it brought (leverage, 杠杆率),
+    and the incremental view: spend above the merchants' pre-campaign baseline ÷ subsidy."""
+
+    def work(uow: UnitOfWork) -> dict[str, Any]:
+        view = stats_view(campaign_id, service.campaign_stats(uow, campaign_id))
+        incremental = _incremental(uow, request, campaign_id, baseline_days)
+        return {**view, "incremental": incremental and incremental_view_json(incremental)}
+
+    result: dict[str, Any] = runner.read(work)
+    return result
 
 
 @router.post("/campaigns/{campaign_id}/fund")
@@ -135,9 +168,11 @@ async def end_campaign(campaign_id: CampaignId, runner: TxRunner, _: Operator) -
 
 @router.get("/citizens/{citizen_id}/wallet")
 def get_wallet(citizen_id: CitizenId, runner: TxRunner, _: Operator) -> dict[str, Any]:
-    """The citizen's vouchers and coupons, whatever wallet they pay with."""
-    entries = runner.read(lambda uow: service.wallet(uow, citizen_id))
-    return wallet_view(citizen_id, entries)
+    """The citizen's vouchers, coupons and spendable points, whatever wallet they pay with."""
+    entries, balance = runner.read(
+        lambda uow: (service.wallet(uow, citizen_id), points.points_balance(uow, citizen_id))
+    )
+    return {**wallet_view(citizen_id, entries), "points": balance}
 
 
 @router.post("/citizens/{citizen_id}/wallet/quote")
@@ -321,9 +356,21 @@ async def tune_abuse_rule(
 
 
 @router.get("/campaigns/{campaign_id}/report")
-def get_campaign_report(campaign_id: CampaignId, runner: TxRunner, _: Operator) -> dict[str, Any]:
-    """The campaign's totals, by district and MCC of the redeeming merchants, and by day."""
-    report = runner.read(lambda uow: stats.campaign_report(uow, campaign_id))
+def get_campaign_report(
+    campaign_id: CampaignId,
+    request: Request,
+    runner: TxRunner,
+    _: Operator,
+    baseline_days: BaselineDays = stats.DEFAULT_BASELINE_DAYS,
+) -> dict[str, Any]:
+    """The campaign's totals, by district and MCC of the redeeming merchants, by day, and the
+    incremental view (by merchant, district and MCC)."""
+    report, incremental = runner.read(
+        lambda uow: (
+            stats.campaign_report(uow, campaign_id),
+            _incremental(uow, request, campaign_id, baseline_days),
+        )
+    )
     return {
         **stats_view(campaign_id, report.total), "object": "campaign_report",
         "by_place": [
@@ -332,14 +379,44 @@ def get_campaign_report(campaign_id: CampaignId, runner: TxRunner, _: Operator) 
             for p in report.by_place
         ],
         "by_day": [{"day": day.isoformat(), "orders": orders} for day, orders in report.by_day],
+        "incremental": incremental and incremental_view_json(incremental),
     }  # fmt: skip
 
 
 @router.get("/campaigns/{campaign_id}/stats.csv")
-def export_campaign_stats(campaign_id: CampaignId, runner: TxRunner, _: Operator) -> Response:
+def export_campaign_stats(
+    campaign_id: CampaignId,
+    request: Request,
+    runner: TxRunner,
+    _: Operator,
+    baseline_days: BaselineDays = stats.DEFAULT_BASELINE_DAYS,
+) -> Response:
     """The report as CSV (UTF-8, RFC 4180), for spreadsheets and the programme's reporting."""
-    report = runner.read(lambda uow: stats.campaign_report(uow, campaign_id))
+    report, incremental = runner.read(
+        lambda uow: (
+            stats.campaign_report(uow, campaign_id),
+            _incremental(uow, request, campaign_id, baseline_days),
+        )
+    )
     return Response(
-        stats.report_csv(report), media_type="text/csv; charset=utf-8",
+        stats.report_csv(report, incremental), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{campaign_id}-stats.csv"'},
     )  # fmt: skip
+
+
+@router.post("/merchants/{merchant_id}/people", status_code=201)
+async def register_merchant_person(
+    merchant_id: MerchantId, body: MerchantPersonCreate, runner: TxRunner, vault: Vault,
+    _: Operator,
+) -> JSONResponse:  # fmt: skip
+    """反作弊: the merchant's legal person or staff, found among citizens by resident ID, so
+    their voucher orders at this merchant raise the `own_people` flag."""
+
+    def work(uow: UnitOfWork) -> tuple[int, dict[str, Any]]:
+        person = abuse.register_merchant_person(
+            uow, vault=vault, merchant_id=merchant_id, resident_id=body.resident_id,
+            role=body.role,
+        )  # fmt: skip
+        return 201, merchant_person_view(person)
+
+    return await runner.write_idempotent(SCOPE, work)

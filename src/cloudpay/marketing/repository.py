@@ -7,7 +7,7 @@ made the transaction the only writer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
@@ -34,6 +34,7 @@ from cloudpay.marketing.model import (
     SplitMode,
     Windows,
 )
+from cloudpay.marketing.stock_tables import marketing_stock_shards
 from cloudpay.marketing.tables import (
     marketing_campaign_people,
     marketing_campaigns,
@@ -95,10 +96,13 @@ def _scope(row: Any) -> MerchantScope:
 
 
 def _campaign(row: Any) -> Campaign:
+    # First-come campaigns count issues on their stock shards, the lottery on the row itself.
+    shard_issued = int(row.shard_issued)
     return Campaign(
         id=row.id, name=row.name, funder_kind=FunderKind(row.funder_kind),
         funder_id=row.funder_id, kind=CampaignKind(row.kind), currency=row.currency,
-        rule=_rule(row), stock=row.stock, issued=row.issued, committed_fen=row.committed_fen,
+        rule=_rule(row), stock=row.stock, issued=row.issued + shard_issued,
+        committed_fen=row.committed_fen + shard_issued * row.max_value_fen,
         funded_fen=row.funded_fen,
         windows=Windows(row.claim_starts_at, row.claim_ends_at, row.valid_from, row.valid_until),
         scope=_scope(row), audience=Audience(row.audience),
@@ -109,10 +113,16 @@ def _campaign(row: Any) -> Campaign:
     )  # fmt: skip
 
 
-# Every claim reads its campaign and writes a claim: built once, values bound per execution
-# (building a statement costs more than running it on SQLite).
-_LOAD_CAMPAIGN = select(marketing_campaigns).where(_campaigns.id == bindparam("b_campaign"))
-_INSERT_CLAIM = insert(marketing_claims)
+# Every claim reads its campaign: built once, values bound per execution (building a statement
+# costs more than running it on SQLite). A first-come campaign's issues live on its stock shards.
+_SHARD_ISSUED = (
+    select(func.coalesce(func.sum(marketing_stock_shards.c.issued), 0))
+    .where(marketing_stock_shards.c.campaign_id == _campaigns.id)
+    .scalar_subquery()
+    .label("shard_issued")
+)
+_CAMPAIGNS = select(marketing_campaigns, _SHARD_ISSUED)
+_LOAD_CAMPAIGN = _CAMPAIGNS.where(_campaigns.id == bindparam("b_campaign"))
 
 
 def load_campaign(
@@ -126,7 +136,7 @@ def load_campaign(
 def list_campaigns(
     connection: Connection, *, status: CampaignStatus | None, limit: int, starting_after: str | None
 ) -> list[Campaign]:
-    query = select(marketing_campaigns).order_by(_campaigns.id.desc()).limit(limit)
+    query = _CAMPAIGNS.order_by(_campaigns.id.desc()).limit(limit)
     if status is not None:
         query = query.where(_campaigns.status == status.value)
     if starting_after is not None:
@@ -186,57 +196,6 @@ def is_listed(connection: Connection, campaign_id: str, citizen_id: str) -> bool
     return connection.execute(query).first() is not None
 
 
-# --- the claim hot path -----------------------------------------------------------------
-_CLAIM_COUNTS = select(
-    func.count(), func.count().filter(_claims.claim_day == bindparam("b_day"))
-).where(
-    _claims.campaign_id == bindparam("b_campaign"), _claims.citizen_id == bindparam("b_citizen")
-)
-
-# The one statement that makes stock and budget exact: it re-checks under the row lock.
-_ISSUE_ONE = (
-    update(marketing_campaigns)
-    .where(
-        _campaigns.id == bindparam("b_campaign"),
-        _campaigns.status == CampaignStatus.ACTIVE.value,
-        _campaigns.issued < _campaigns.stock,
-        _campaigns.committed_fen + _campaigns.max_value_fen <= _campaigns.funded_fen,
-    )
-    .values(
-        issued=_campaigns.issued + 1,
-        committed_fen=_campaigns.committed_fen + _campaigns.max_value_fen,
-    )
-)
-
-
-def count_claims(
-    connection: Connection, campaign_id: str, citizen_id: str, day: date
-) -> tuple[int, int]:
-    """The person's claims of this campaign: in total, and on `day`."""
-    params = {"b_campaign": campaign_id, "b_citizen": citizen_id, "b_day": day}
-    total, today = connection.execute(_CLAIM_COUNTS, params).one()
-    return int(total), int(today)
-
-
-def insert_claim(
-    connection: Connection, claim: Claim, *, day: date, person_slot: int, day_slot: int
-) -> None:
-    connection.execute(
-        _INSERT_CLAIM,
-        {
-            "id": claim.id, "campaign_id": claim.campaign_id, "citizen_id": claim.citizen_id,
-            "status": claim.status.value, "max_value_fen": claim.max_value_fen,
-            "claim_day": day, "person_slot": person_slot, "day_slot": day_slot,
-            "order_id": None, "created_at": claim.created_at, "updated_at": claim.created_at,
-        },
-    )  # fmt: skip
-
-
-def issue_one(connection: Connection, campaign_id: str) -> bool:
-    """Take one instrument of stock and commit its value against the budget, or nothing."""
-    return connection.execute(_ISSUE_ONE, {"b_campaign": campaign_id}).rowcount == 1
-
-
 # --- claims and instruments -------------------------------------------------------------
 def _claim(row: Any) -> Claim:
     return Claim(
@@ -264,9 +223,7 @@ def wallet_claims(
     campaign_ids = sorted({claim.campaign_id for claim in claims})
     campaigns = {
         row.id: _campaign(row)
-        for row in connection.execute(
-            select(marketing_campaigns).where(_campaigns.id.in_(campaign_ids))
-        )
+        for row in connection.execute(_CAMPAIGNS.where(_campaigns.id.in_(campaign_ids)))
     }
     return [(claim, campaigns[claim.campaign_id]) for claim in claims]
 

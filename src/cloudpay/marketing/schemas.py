@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from cloudpay.marketing.abuse_model import AbuseRule, Decision, Flag
+from cloudpay.marketing.abuse_model import AbuseRule, Decision, Flag, MerchantPerson, MerchantRole
 from cloudpay.marketing.errors import InvalidCampaign
 from cloudpay.marketing.lottery import DrawResult, LotteryEntry
 from cloudpay.marketing.model import (
@@ -38,6 +38,7 @@ from cloudpay.marketing.model import (
 from cloudpay.marketing.points_model import EarnRule, MultiplierWindow, PointsLot
 from cloudpay.marketing.red_packets import RedPacketDraft
 from cloudpay.marketing.service import CampaignDraft, WalletEntry
+from cloudpay.marketing.stats import Incremental, IncrementalView
 
 _ID = r"^[A-Za-z0-9_\-]{1,40}$"
 _CODE = r"^\d{4}$"
@@ -364,4 +365,41 @@ def abuse_rule_view(rule: AbuseRule) -> dict[str, Any]:
     return {
         "object": "abuse_rule", "code": rule.code.value, "description": rule.description,
         "threshold": rule.threshold, "window_hours": rule.window_hours, "enabled": rule.enabled,
+    }  # fmt: skip
+
+
+class MerchantPersonCreate(Strict):
+    """A merchant's legal person or staff member, by resident ID (used for the lookup only)."""
+
+    resident_id: str = Field(min_length=15, max_length=18)
+    role: MerchantRole
+
+
+def merchant_person_view(person: MerchantPerson) -> dict[str, Any]:
+    return {
+        "object": "merchant_person", "merchant_id": person.merchant_id,
+        "citizen_id": person.citizen_id, "role": person.role.value,
+        "registered_at": _iso(person.registered_at),
+    }  # fmt: skip
+
+
+def _incremental_line(line: Incremental) -> dict[str, Any]:
+    leverage = line.leverage
+    return {
+        "subsidy_fen": line.subsidy_fen, "baseline_fen": line.baseline_fen,
+        "campaign_spend_fen": line.campaign_fen, "incremental_fen": line.incremental_fen,
+        "incremental_leverage": None if leverage is None else str(leverage),
+    }  # fmt: skip
+
+
+def incremental_view_json(view: IncrementalView) -> dict[str, Any]:
+    """The incremental leverage view; its formula is `cloudpay.marketing.stats`' docstring."""
+    return {
+        "object": "incremental_leverage", "baseline_days": view.baseline_days,
+        "baseline_from": _iso(view.baseline_from), "campaign_from": _iso(view.campaign_from),
+        "campaign_until": _iso(view.campaign_until), **_incremental_line(view.total),
+        "by_merchant": [{"merchant_id": m.key, **_incremental_line(m)} for m in view.by_merchant],
+        "by_district": [{"district": d.key or None, **_incremental_line(d)}
+                        for d in view.by_district],
+        "by_mcc": [{"mcc": m.key or None, **_incremental_line(m)} for m in view.by_mcc],
     }  # fmt: skip

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 
 from sqlalchemy.exc import IntegrityError
 
@@ -19,7 +20,7 @@ from cloudpay.kernel.business_time import business_date
 from cloudpay.kernel.errors import CurrencyMismatch, NotFound
 from cloudpay.kernel.ids import new_id
 from cloudpay.ledger import Purpose, Transfer
-from cloudpay.marketing import abuse, repository
+from cloudpay.marketing import abuse, claims_repository, repository
 from cloudpay.marketing.errors import (
     CampaignNotFound,
     ClaimRefused,
@@ -183,15 +184,22 @@ def fund_campaign(uow: UnitOfWork, campaign_id: str, *, amount_fen: int, currenc
         uow.connection, campaign_id, amount_fen=amount_fen, budget_account_id=budget_id,
         now=uow.clock.now(),
     )  # fmt: skip
+    if campaign.issuance is Issuance.FIRST_COME:
+        claims_repository.provision_stock(uow.connection, campaign_id)
     return get_campaign(uow, campaign_id)
 
 
 # --- claims (the hot path) --------------------------------------------------------------
 def claim_instrument(uow: UnitOfWork, campaign_id: str, *, citizen_id: str) -> Claim:
-    """领券: issue one instrument to the citizen, exactly within stock, budget and caps."""
+    """领券: issue one instrument to the citizen, exactly within stock, budget and caps.
+
+    Three reads (campaign, citizen, their wallets) and one write statement on PostgreSQL: the
+    stock shard, the caps and the claim row are checked and written together (see
+    `claims_repository.claim_from_stock`), so no claim holds a lock while Python runs.
+    """
     now = uow.clock.now()
     campaign = get_campaign(uow, campaign_id)
-    person = citizen.get_citizen(uow, citizen_id)
+    person = citizen.get_citizen(uow, citizen_id, with_payer_ids=True)
     if campaign.issuance is Issuance.LOTTERY:
         raise ClaimRefused(
             "this campaign issues by lottery: register for the draw", code="lottery_only"
@@ -199,25 +207,34 @@ def claim_instrument(uow: UnitOfWork, campaign_id: str, *, citizen_id: str) -> C
     check_claimable(campaign, now)
     _check_audience(uow, campaign, person)
     day = business_date(now)
-    total, today = repository.count_claims(uow.connection, campaign_id, citizen_id, day)
-    check_cap(campaign.caps, claimed_total=total, claimed_today=today)
     claim = Claim(
         new_id("clm"), campaign_id, citizen_id, ClaimStatus.CLAIMED,
         campaign.rule.max_value_fen, now,
     )  # fmt: skip
     try:
-        repository.insert_claim(
-            uow.connection, claim, day=day, person_slot=total + 1, day_slot=today + 1
+        issued = claims_repository.claim_from_stock(
+            uow.connection, claim, day=day, caps=campaign.caps
         )
     except IntegrityError as error:
         raise ConcurrentClaim from error
-    # Last, so the campaign row (every claimer's hot row) stays locked only until commit.
-    if not repository.issue_one(uow.connection, campaign_id):
-        # The state changed since we read it: name the rule the conditional UPDATE enforced.
-        # If it allows the issue again (funded meanwhile), run the claim once more.
-        raise issue_refusal(get_campaign(uow, campaign_id)) or ConcurrentClaim()
-    abuse.evaluate_claim(uow, citizen_id)
+    if not issued:
+        raise _claim_refusal(uow, campaign_id, citizen_id, day)
+    abuse.evaluate_claimant(uow, person)
     return claim
+
+
+def _claim_refusal(
+    uow: UnitOfWork, campaign_id: str, citizen_id: str, day: date
+) -> ClaimRefused | ConcurrentClaim:
+    """Why the conditional write issued nothing: the person's caps, then the campaign's stock,
+    budget and state as they are now; if none applies, every free shard was busy: retry."""
+    campaign = get_campaign(uow, campaign_id)
+    total, today = claims_repository.count_claims(uow.connection, campaign_id, citizen_id, day)
+    try:
+        check_cap(campaign.caps, claimed_total=total, claimed_today=today)
+    except ClaimRefused as refusal:
+        return refusal
+    return issue_refusal(campaign) or ConcurrentClaim()
 
 
 def _check_audience(uow: UnitOfWork, campaign: Campaign, person: citizen.Citizen) -> None:
@@ -255,6 +272,7 @@ def end_campaign(uow: UnitOfWork, campaign_id: str) -> Campaign:
     if campaign.status is CampaignStatus.ENDED:
         return campaign
     now = uow.clock.now()
+    claims_repository.close_stock(uow.connection, campaign_id)  # before expiring: no claim slips by
     repository.expire_claims(uow.connection, campaign_id, now=now)
     returned = 0
     if campaign.budget_account_id is not None:

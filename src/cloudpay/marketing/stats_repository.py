@@ -11,6 +11,7 @@ from cloudpay.marketing.tables import marketing_redemptions
 
 _redemptions = marketing_redemptions.c
 REDEEMED = "redeemed"
+MAX_MERCHANTS = 2_000  # a city programme's redeeming merchants, in one report
 
 
 def by_place(connection: Connection, campaign_id: str) -> list[tuple[str, str, int, int, int]]:
@@ -38,3 +39,24 @@ def redemption_times(connection: Connection, campaign_id: str) -> list[tuple[dat
         .order_by(_redemptions.created_at)
     )
     return [(row[0], row[1]) for row in connection.execute(query)]
+
+
+def by_merchant(
+    connection: Connection, campaign_id: str
+) -> list[tuple[str, str, str, int, int, int]]:
+    """(merchant, district, mcc, orders, net subsidy fen, order spend fen), by merchant. A
+    merchant redeeming from more than one place is shown at the least (district, MCC)."""
+    query = (
+        select(
+            _redemptions.merchant_id, func.min(func.coalesce(_redemptions.district, "")),
+            func.min(func.coalesce(_redemptions.mcc, "")),
+            func.count(func.distinct(_redemptions.order_id)),
+            func.sum(_redemptions.discount_fen - _redemptions.reversed_fen),
+            func.sum(_redemptions.order_amount_fen),
+        )
+        .where(_redemptions.campaign_id == campaign_id, _redemptions.status == REDEEMED)
+        .group_by(_redemptions.merchant_id)
+        .order_by(_redemptions.merchant_id)
+        .limit(MAX_MERCHANTS)
+    )  # fmt: skip
+    return [(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5])) for r in connection.execute(query)]
