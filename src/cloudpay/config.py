@@ -6,6 +6,7 @@ Development gets working defaults; any other environment refuses to start with t
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     wechat_sandbox_base_url: str | None = None
     # More connectors (Alipay, UnionPay, other WeChat accounts): a JSON file, see connectors.py
     connectors_file: str | None = None
+    # The worker's daily reconciliation of every channel's bill and partner bank's statement:
+    # its start, "HH:MM" Asia/Shanghai (unset: reconciliation's default, 10:00, once the
+    # channels have published the day's bills), or "off" for a worker that leaves it to another.
+    reconcile_at: time | Literal["off"] | None = None
     wechat_mchid: str | None = None
     wechat_appid: str | None = None
     wechat_apiv3_key: SecretStr | None = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,7 @@ from cloudpay.channels.unionpay.sandbox import (
     start_unionpay_sandbox,
 )
 from cloudpay.channels.unionpay.sandbox.pki import issue, new_hierarchy
+from cloudpay.kernel.business_time import business_date
 from cloudpay.kernel.clock import FixedClock
 from tests.contract.receiver import NotificationReceiver
 
@@ -402,8 +405,15 @@ def test_control_api_refuses_bad_input(sandbox: UnionPaySandbox) -> None:
     assert httpx.post(f"{base}/sandbox/auth_codes/123/eat").status_code == 400
 
 
+def _zm_content(bill: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(bill)) as archive:
+        (name,) = archive.namelist()
+        return archive.read(name)
+
+
 def test_cancel_on_a_later_day_refunds_in_full(receiver: NotificationReceiver) -> None:
-    """A void is same-day only, so cancelling yesterday's payment refunds it in full."""
+    """A void is same-day only, so cancelling yesterday's payment refunds it in full, under an
+    id whose orderId still fits the day's reconciliation file."""
     clock = FixedClock(datetime.now(UTC))
     with (
         start_unionpay_sandbox(time_scale=0.001, clock=clock) as own,
@@ -416,8 +426,11 @@ def test_cancel_on_a_later_day_refunds_in_full(receiver: NotificationReceiver) -
         own.pay(request.order_id, "success")
         clock.advance(days=1)
         adapter.cancel_payment(request.order_id)
-        refund = adapter.query_refund(f"{request.order_id}_cancel")
+        refund = adapter.query_refund(tf.derived_id(request.order_id, tf.CANCEL_REFUND_SUFFIX))
         assert refund.amount_fen == 600
+        day = business_date(clock.now())
+        clock.advance(seconds=1)  # the refund has settled (time_scale): the day's file has it
+        assert tf.order_number(refund.refund_id).encode() in _zm_content(adapter.download_bill(day))
         with pytest.raises(ChannelError) as nothing_left:
             adapter.refund(RefundRequest("rfd_0123456789", request.order_id, 1, 600, "CNY"))
         assert nothing_left.value.code == "36"

@@ -32,6 +32,7 @@ from cloudpay.payments import (
 )
 from cloudpay.reconciliation import BillFile, BillRejected, run_day
 from cloudpay.reconciliation import service as recon
+from cloudpay.reconciliation.runs import SYSTEM_ACTOR
 
 DAY = date(2026, 11, 24)
 NOON = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
@@ -130,6 +131,26 @@ def test_every_injected_mistake_is_found_and_nothing_else(
                                      "missing_in_platform": 2}  # fmt: skip
 
 
+def _refunded(world: dict[str, Any], order_id: str, amount: int) -> None:
+    refund_order(world["transact"], world["ctx"], app_id="app_recon", order_id=order_id,
+                 out_refund_no=uuid.uuid4().hex[:16], amount=amount, reason=None)  # fmt: skip
+
+
+def test_refunds_of_odd_amounts_give_back_the_fee_reconciliation_expects(
+    world: dict[str, Any], clock: FixedClock
+) -> None:
+    """Refund fees are the refunded share of the fee charged, half up once (a 150-fen order
+    refunded 75 fen gives back 1 of its 1 fen, not 0.6% of 75): every row matches."""
+    orders = [_paid(world, amount) for amount in (150, 1, 2_501, 9_999)]
+    for order_id, amount in zip(orders, (75, 1, 1_001, 9_999), strict=True):
+        _refunded(world, order_id, amount)
+    poll_processing_refunds(world["transact"], world["ctx"])
+    run = _run(world)
+    assert (run["status"], run["break_count"], run["channel_rows"]) == ("completed", 0, 8)
+    assert run["matched_count"] == 8
+    assert _breaks(world["transact"]) == {}
+
+
 def test_repairing_a_missed_notification_makes_the_next_run_clean(
     world: dict[str, Any], clock: FixedClock
 ) -> None:
@@ -152,7 +173,7 @@ def test_repairing_a_missed_notification_makes_the_next_run_clean(
     assert again["file_id"] == first["file_id"]
     history = transact(lambda uow: recon.break_history(uow, break_id))
     assert [(e["to_status"], e["actor"]) for e in history] == [
-        ("open", recon.SYSTEM_ACTOR),
+        ("open", SYSTEM_ACTOR),
         ("resolved", "op_ann"),
     ]
 

@@ -94,5 +94,5 @@ def test_a_corrupt_bill_is_rejected_with_its_reason(name: str) -> None:
 def test_a_channel_without_a_reader_is_refused() -> None:
     """Only formats we can read strictly are accepted; others are a clear 400."""
     with pytest.raises(BillRejected) as raised:
-        reader_for("alipay")
+        reader_for("paypal")
     assert raised.value.code == "channel_unsupported"

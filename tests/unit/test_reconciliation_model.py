@@ -83,6 +83,24 @@ def test_rows_that_never_happened_on_either_side_are_not_breaks() -> None:
     assert found([payment("ord_nofee")], [*ours, payment("ord_nofee", fee=None)]) == {}
 
 
+def test_a_payment_and_its_void_fold_into_the_order_closed() -> None:
+    """A same-day void (the order `closed` in its own row) supersedes the payment row: no
+    break against an order we closed, a status mismatch against one we think paid, and a
+    payment listed twice beside its void is still raised."""
+    void = payment("ord_void", fee=-6, status="closed", channel_txn_id="43void")
+    assert found([payment("ord_void"), void], [payment("ord_void", status="closed")]) == {}
+    assert found([payment("ord_void"), void], [payment("ord_void")]) == {
+        "ord_void": BreakType.STATUS_MISMATCH
+    }
+    twice = reconcile(
+        frame([payment("ord_void"), payment("ord_void"), void]),
+        frame([payment("ord_void", status="closed")]),
+        business_date=DAY,
+    )
+    assert sorted(twice.breaks.get_column("type")) == [BreakType.DUPLICATE,
+                                                       BreakType.STATUS_MISMATCH]  # fmt: skip
+
+
 def test_a_payment_across_midnight_is_carried_then_matched() -> None:
     """Channel at 23:59:58, ours at 00:00:01: carried, not raised; matched the next day."""
     first = reconcile(frame([payment("ord_late", time=LAST_SECONDS)]), frame([]), business_date=DAY)

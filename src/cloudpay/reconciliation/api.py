@@ -16,7 +16,7 @@ from cloudpay.channels.registry import UnknownChannel
 from cloudpay.kernel.errors import ChannelFailed, InvalidRequest
 from cloudpay.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT, page_envelope
 from cloudpay.payments import ChannelContext
-from cloudpay.reconciliation import service
+from cloudpay.reconciliation import runs, service
 from cloudpay.reconciliation.model import BreakStatus, BreakType, Resolution
 from cloudpay.reconciliation.schemas import (
     BreakNote,
@@ -42,7 +42,7 @@ def _context(request: Request) -> ChannelContext:
     return context
 
 
-def _download(context: ChannelContext, body: RunCreate) -> service.BillFile:
+def _download(context: ChannelContext, body: RunCreate) -> runs.BillFile:
     try:
         channel = context.channels.get(body.channel)
     except UnknownChannel:
@@ -52,12 +52,12 @@ def _download(context: ChannelContext, body: RunCreate) -> service.BillFile:
         data = channel.download_bill(body.bill_date)
     except ChannelError as error:
         if error.code == NO_STATEMENT:
-            return service.BillFile(body.channel, body.bill_date, b"", f"none:{body.channel}",
+            return runs.BillFile(body.channel, body.bill_date, b"", f"none:{body.channel}",
                                     channel.code, no_statement=True)  # fmt: skip
         code = "bill_not_available" if error.kind is ChannelErrorKind.REJECTED else None
         raise ChannelFailed(f"the channel did not give its bill: {error.message}",
                             code=code or "channel_unavailable") from error  # fmt: skip
-    return service.BillFile(body.channel, body.bill_date, data, f"download:{body.channel}",
+    return runs.BillFile(body.channel, body.bill_date, data, f"download:{body.channel}",
                             channel.code)  # fmt: skip
 
 
@@ -101,7 +101,7 @@ def list_runs(
 
 @router.get("/runs/{run_id}")
 def get_run(run_id: RunId, runner: TxRunner, _: Operator) -> dict[str, Any]:
-    return run_view(runner.read(lambda uow: service.get_run(uow, run_id)))
+    return run_view(runner.read(lambda uow: runs.get_run(uow, run_id)))
 
 
 @router.get("/report")

@@ -8,7 +8,8 @@ ragged row or a summary that disagrees with the detail rows rejects the whole fi
 WeChat Pay trade bill (交易账单, bill_type=ALL), per
 https://pay.weixin.qq.com/docs/merchant/products/bill-download/format-trade.html :
 a header of Chinese column names, one backtick-prefixed CSV row per payment (交易状态 SUCCESS)
-and per refund (REFUND; REVOKED for a reversed payment code), a summary header and row;
+and per refund (REFUND; REVOKED for a reversed payment code, read as the payment closed), a
+summary header and row;
 amounts in yuan with two decimals, the fee with five; CRLF line ends, optional UTF-8 BOM.
 """
 
@@ -19,7 +20,9 @@ from collections.abc import Callable
 
 import polars as pl
 
-from cloudpay.kernel.errors import InvalidRequest
+from cloudpay.reconciliation.bills_alipay import read_alipay_trade_bill
+from cloudpay.reconciliation.bills_common import BillRejected
+from cloudpay.reconciliation.bills_unionpay import read_unionpay_bill
 from cloudpay.reconciliation.model import FRAME_SCHEMA, SUCCESS, UTC_INSTANT, Kind, conform
 
 MAX_BILL_BYTES = 512 * 1024 * 1024
@@ -35,16 +38,11 @@ WECHAT_SUMMARY_COLUMNS: tuple[str, ...] = (
 )  # fmt: skip
 _YUAN = r"^`-?\d+\.\d{2}$"
 _FEE = r"^`-?\d+\.\d{5}$"
-# A reversed payment code (REVOKED) has no refund of ours: it is raised for an operator.
+# A reversed payment code (撤销, REVOKED) is no refund of ours: the payment, closed.
 _TRADE_STATES = {"SUCCESS": Kind.PAYMENT.value, "REFUND": Kind.REFUND.value,
-                 "REVOKED": Kind.REFUND.value}  # fmt: skip
+                 "REVOKED": Kind.PAYMENT.value}  # fmt: skip
+CLOSED = "closed"
 _REFUND_STATES = {"SUCCESS": SUCCESS, "PROCESSING": "processing"}  # others: failed
-
-
-class BillRejected(InvalidRequest):
-    """The file is not a well-formed bill of the channel it was given for."""
-
-    default_code = "bill_rejected"
 
 
 # The columns reconciliation reads, plus the last one (its value proves a row is not short).
@@ -151,7 +149,8 @@ def _values(raw: pl.DataFrame) -> pl.DataFrame:
 
 def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
     kind = pl.col("交易状态").replace_strict(_TRADE_STATES, return_dtype=pl.String)
-    is_payment = kind == Kind.PAYMENT.value
+    is_revoked = pl.col("交易状态") == "REVOKED"
+    is_payment = (kind == Kind.PAYMENT.value) & ~is_revoked
     refund_status = pl.col("退款状态").replace_strict(
         _REFUND_STATES, default="failed", return_dtype=pl.String
     )
@@ -161,7 +160,7 @@ def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.select(
             kind.alias("kind"),
             pl.col("商户订单号").alias("order_id"),
-            pl.when(is_payment).then(None)
+            pl.when(is_payment | is_revoked).then(None)
             .when(pl.col("商户退款单号").is_in(["", "0"])).then(pl.col("微信退款单号"))
             .otherwise(pl.col("商户退款单号")).alias("refund_id"),
             pl.when(is_payment).then(pl.col("微信订单号")).otherwise(pl.col("微信退款单号"))
@@ -169,7 +168,8 @@ def _normalise(frame: pl.DataFrame) -> pl.DataFrame:
             pl.when(is_payment).then(pl.col("订单金额")).otherwise(pl.col("退款金额"))
             .alias("amount_fen"),
             (fee.sign() * ((fee.abs() + 500) // 1000)).alias("fee_fen"),
-            pl.when(is_payment).then(pl.lit(SUCCESS)).otherwise(refund_status).alias("status"),
+            pl.when(is_payment).then(pl.lit(SUCCESS)).when(is_revoked).then(pl.lit(CLOSED))
+            .otherwise(refund_status).alias("status"),
             # Asia/Shanghai is UTC+8 all year (no daylight saving since 1991): a fixed shift is
             # exact and three times cheaper than a time-zone conversion of a million rows.
             (traded_at - pl.duration(hours=8)).dt.replace_time_zone("UTC")
@@ -203,11 +203,26 @@ def read_wechat_trade_bill(data: bytes) -> pl.DataFrame:
     _check_formats(raw)
     values = _values(raw)
     _check_summary(values, summary)
-    return conform(_normalise(values))
+    return conform(_net_revoked(_normalise(values)))
+
+
+def _net_revoked(frame: pl.DataFrame) -> pl.DataFrame:
+    """A reversed payment-code payment is listed as its SUCCESS row and a REVOKED row giving
+    the money back: net, it did not happen. The REVOKED row (a `closed` payment) stands for
+    both, so it matches the order we closed and is raised against one we think paid."""
+    revoked = frame.filter(pl.col("status") == CLOSED).get_column("order_id")
+    if revoked.is_empty():
+        return frame
+    reversed_payment = (pl.col("kind") == Kind.PAYMENT.value) & (pl.col("status") == SUCCESS)
+    return frame.filter(~(reversed_payment & pl.col("order_id").is_in(revoked.implode())))
 
 
 BillReader = Callable[[bytes], pl.DataFrame]
-READERS: dict[str, BillReader] = {"wechat": read_wechat_trade_bill}
+READERS: dict[str, BillReader] = {
+    "wechat": read_wechat_trade_bill,
+    "alipay": read_alipay_trade_bill,
+    "unionpay": read_unionpay_bill,
+}
 
 
 def reader_for(channel: str) -> BillReader:
@@ -219,4 +234,11 @@ def reader_for(channel: str) -> BillReader:
         ) from None
 
 
-__all__ = ["FRAME_SCHEMA", "BillRejected", "read_wechat_trade_bill", "reader_for"]
+__all__ = [
+    "FRAME_SCHEMA",
+    "BillRejected",
+    "read_alipay_trade_bill",
+    "read_unionpay_bill",
+    "read_wechat_trade_bill",
+    "reader_for",
+]

@@ -12,6 +12,10 @@ says the channel charges). On a refund the channel gives back the fee share prop
 the refunded amount: `round_half_up(route_cost_fen * refund / order_amount)`, negative; orders
 without a route cost (before routing existed) are not fee-checked.
 
+Voids: a channel that lists a same-day void of a payment (UnionPay 消费撤销) beside the
+payment itself shows the order `closed` in the void's row; the payment's row is then folded
+into it (`fold_voided_payments`), so the order is one row, closed, like ours.
+
 Timing: a row seen on only one side within `carry_window` of the end of the business day
 (Asia/Shanghai) is carried over to the next day's run instead of raised — its counterpart
 may simply have been stamped after midnight. A carried row is matched once more and, if it
@@ -46,6 +50,7 @@ CARRIED_COLUMN = "carried_from"  # the business date a carried row was first see
 class Kind(StrEnum):
     PAYMENT = "payment"
     REFUND = "refund"
+    SETTLEMENT = "settlement"  # a channel's daily net credited to custody (the bank leg)
 
 
 class BreakType(StrEnum):
@@ -57,6 +62,22 @@ class BreakType(StrEnum):
     STATUS_MISMATCH = "status_mismatch"
     AMOUNT_MISMATCH = "amount_mismatch"
     FEE_MISMATCH = "fee_mismatch"
+    # The bank leg (`reconciliation.bank`): a channel's daily settlement credit in custody.
+    BANK_CREDIT_MISSING = "bank_credit_missing"
+    BANK_CREDIT_MISMATCH = "bank_credit_mismatch"  # credited, but not the bill's net
+    BANK_CREDIT_UNEXPECTED = "bank_credit_unexpected"  # a settlement credit no bill explains
+
+
+# The bank leg: a channel pays a bill day's net into custody the next day (T+1), the credit's
+# reference naming the channel (by its bill format) and the day: `WXPAY-SETTLE-20261124`.
+BANK_FORMAT = "bank"  # the `bill_format` of a bank leg's runs
+SETTLEMENT_LAG = timedelta(days=1)
+SETTLEMENT_PREFIXES = {"wechat": "WXPAY", "alipay": "ALIPAY", "unionpay": "UNIONPAY"}
+
+
+def settlement_reference(bill_format: str, bill_date: date) -> str | None:
+    prefix = SETTLEMENT_PREFIXES.get(bill_format)
+    return None if prefix is None else f"{prefix}-SETTLE-{bill_date:%Y%m%d}"
 
 
 class Side(StrEnum):
@@ -88,7 +109,15 @@ def conform(frame: pl.DataFrame) -> pl.DataFrame:
 def expected_refund_fee(
     route_cost_fen: pl.Expr, refund_fen: pl.Expr, order_amount_fen: pl.Expr
 ) -> pl.Expr:
-    """The fee share a refund gives back: proportional, rounded half up, negative."""
+    """The fee share a refund gives back: proportional, rounded half up, negative.
+
+    The channels return a refund's fee pro rata (WeChat's trade bill lists it as a negative
+    手续费 on the REFUND row, https://pay.weixin.qq.com/docs/merchant/products/bill-download/
+    format-trade.html; Alipay's as a positive 服务费 on the 退款 row,
+    https://opendocs.alipay.com/open/204/106262); none documents the rounding, so this is
+    ours: the refunded share of the fee charged, half up, once per refund. The WeChat, Alipay
+    and UnionPay sandboxes bill exactly this (`channels/*/sandbox`, `refund_fee_fen`/`_fee_fen`).
+    """
     return -((2 * route_cost_fen * refund_fen + order_amount_fen) // (2 * order_amount_fen))
 
 
@@ -117,7 +146,7 @@ def reconcile(
     carry_window: timedelta = DEFAULT_CARRY_WINDOW,
 ) -> Outcome:
     """Classify every row of both sides: matched, a break of one `BreakType`, or carried."""
-    channel_side = _with_carried(channel, carried_channel).with_columns(
+    channel_side = fold_voided_payments(_with_carried(channel, carried_channel)).with_columns(
         pl.col("key").is_first_distinct().alias("first_seen")
     )
     platform_side = _with_carried(platform, carried_platform)
@@ -149,6 +178,19 @@ def _with_carried(fresh: pl.DataFrame, carried: pl.DataFrame | None) -> pl.DataF
     # Our ids are prefixed (ord_…, rfd_…), so one key column serves both kinds.
     key = pl.when(pl.col("kind") == Kind.PAYMENT).then("order_id").otherwise("refund_id")
     return today.with_columns(key.alias("key"))
+
+
+def fold_voided_payments(channel_side: pl.DataFrame) -> pl.DataFrame:
+    """Drop the payment row a void of the same order supersedes: one successful row of each
+    order that also has a `closed` payment row. One, not all: a payment listed twice still
+    leaves a row to be raised."""
+    is_payment = pl.col("kind") == Kind.PAYMENT
+    voided = channel_side.filter(is_payment & (pl.col("status") == "closed")).get_column("key")
+    if voided.is_empty():  # the common case (every channel but UnionPay): no extra pass
+        return channel_side
+    superseded = is_payment & (pl.col("status") == SUCCESS) & pl.col("key").is_in(voided.implode())
+    first_superseded = superseded & pl.when(superseded).then(pl.col("key")).is_first_distinct()
+    return channel_side.filter(~first_superseded)
 
 
 def _verdict(carry_from: datetime) -> pl.Expr:

@@ -121,6 +121,23 @@ def list_runs(
     return [dict(row._mapping) for row in connection.execute(query)]
 
 
+def known_run(
+    connection: Connection, channel: str, bill_date: date, sha256: str | None = None
+) -> str | None:
+    """A completed run of the channel's day; given a file hash, any run (a rejected one
+    too) of the file with that hash."""
+    query = select(recon_runs.c.id).where(
+        recon_runs.c.channel == channel, recon_runs.c.bill_date == bill_date
+    )
+    if sha256 is None:
+        query = query.where(recon_runs.c.status == "completed")
+    else:
+        query = query.join(recon_files, recon_files.c.id == recon_runs.c.file_id).where(
+            recon_files.c.sha256 == sha256
+        )
+    return connection.execute(query.limit(1)).scalar()
+
+
 # --- breaks -----------------------------------------------------------------------------
 def known_break_keys(connection: Connection, channel: str, bill_date: date) -> set[tuple[str, str]]:
     query = select(recon_breaks.c.type, recon_breaks.c.match_key).where(
@@ -155,6 +172,13 @@ def list_breaks(
     if starting_after:
         query = query.where(recon_breaks.c.id < starting_after)
     return [dict(row._mapping) for row in connection.execute(query)]
+
+
+def breaks_of_key(connection: Connection, bill_date: date, match_key: str) -> list[dict[str, Any]]:
+    query = select(recon_breaks).where(
+        recon_breaks.c.bill_date == bill_date, recon_breaks.c.match_key == match_key
+    )
+    return [dict(row._mapping) for row in connection.execute(query.order_by(recon_breaks.c.id))]
 
 
 def update_break(connection: Connection, break_id: str, **values: Any) -> None:

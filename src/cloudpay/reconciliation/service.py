@@ -6,9 +6,7 @@ transactions (a channel call or a large parse never runs inside one) and take a 
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -19,40 +17,20 @@ from cloudpay.db.unit_of_work import Transact, UnitOfWork
 from cloudpay.kernel.business_time import business_date, day_bounds_utc
 from cloudpay.kernel.errors import Conflict, InvalidRequest, NotFound
 from cloudpay.kernel.ids import new_id, new_ids
-from cloudpay.reconciliation import model
+from cloudpay.reconciliation import bank, model
 from cloudpay.reconciliation import repository as repo
 from cloudpay.reconciliation.bills import BillRejected, reader_for
 from cloudpay.reconciliation.model import BreakStatus, Resolution
+from cloudpay.reconciliation.runs import (
+    BillFile,
+    get_run,
+    keep_file,
+    raise_breaks,
+    record_rejected,
+    run_values,
+)
 
-SYSTEM_ACTOR = "system:reconciliation"
 OPEN_ORDER_LOOKBACK = timedelta(days=1)  # an order opened the day before may be paid today
-
-
-@dataclass(frozen=True)
-class BillFile:
-    channel: str  # the connector whose merchant account the bill covers
-    bill_date: date
-    data: bytes
-    source: str  # download:<connector> | file:<name> | rerun:<run id>
-    bill_format: str  # which reader: wechat | …
-    # The channel says it has no bill for the day (WeChat NO_STATEMENT_EXIST): nothing moved
-    # there, so everything we booked that day is raised as missing in the channel.
-    no_statement: bool = False
-
-
-def keep_file(uow: UnitOfWork, *, bill: BillFile) -> str:
-    """Store the raw bytes once (by sha256) so a run can be repeated from the same file."""
-    digest = hashlib.sha256(bill.data).hexdigest()
-    found = repo.find_file(uow.connection, bill.channel, bill.bill_date, digest)
-    if found is not None:
-        return found
-    file_id = new_id("rcf")
-    repo.insert_file(uow.connection, {
-        "id": file_id, "channel": bill.channel, "bill_date": bill.bill_date,
-        "source": bill.source[:256], "sha256": digest, "size_bytes": len(bill.data),
-        "content": bill.data, "created_at": uow.clock.now(),
-    })  # fmt: skip
-    return file_id
 
 
 def run_day(transact: Transact, *, bill: BillFile, actor: str) -> dict[str, Any]:
@@ -71,7 +49,7 @@ def run_day(transact: Transact, *, bill: BillFile, actor: str) -> dict[str, Any]
         channel_frame = reader_for(bill.bill_format)(bill.data)
     except BillRejected as rejected:
         reason = rejected.message
-        transact(lambda uow: _record_rejected(uow, bill, file_id, reason, actor, started))
+        transact(lambda uow: record_rejected(uow, bill, file_id, reason, actor, started))
         raise
     return transact(
         lambda uow: reconcile_day(
@@ -89,32 +67,9 @@ def rerun(transact: Transact, *, run_id: str, actor: str) -> dict[str, Any]:
     data = transact(lambda uow: repo.file_content(uow.connection, run["file_id"]))
     assert data is not None, "a run's file is never deleted"
     bill = BillFile(run["channel"], run["bill_date"], data, f"rerun:{run_id}", run["bill_format"])
+    if bill.bill_format == model.BANK_FORMAT:
+        return bank.rerun_statement(transact, bill=bill, actor=actor)
     return run_day(transact, bill=bill, actor=actor)
-
-
-def _record_rejected(
-    uow: UnitOfWork, bill: BillFile, file_id: str, reason: str, actor: str,
-    started: datetime,
-) -> None:  # fmt: skip
-    repo.insert_run(uow.connection, _run_values(
-        new_id("rcr"), bill, file_id, actor, started, uow.clock.now(), status="rejected",
-        error=reason[:512],
-    ))  # fmt: skip
-
-
-def _run_values(
-    run_id: str, bill: BillFile, file_id: str | None, actor: str, started: datetime,
-    finished: datetime, **values: Any,
-) -> dict[str, Any]:  # fmt: skip
-    empty = {"status": "completed", "error": None, "channel_rows": 0, "matched_count": 0,
-             "matched_amount_fen": 0, "break_count": 0, "breaks_by_type": "{}",
-             "carried_over_count": 0, "carry_in_count": 0}  # fmt: skip
-    return empty | values | {
-        "id": run_id, "channel": bill.channel, "bill_date": bill.bill_date,
-        "file_id": file_id, "bill_format": bill.bill_format, "actor": actor[:64],
-        "started_at": started,
-        "finished_at": finished,
-    }  # fmt: skip
 
 
 def reconcile_day(
@@ -134,7 +89,7 @@ def reconcile_day(
         carried_platform=_carried_frame(carried, model.Side.PLATFORM),
     )  # fmt: skip
     run_id = new_id("rcr")
-    values = _run_values(
+    values = run_values(
         run_id, bill, file_id, actor, started_at, uow.clock.now(),
         channel_rows=channel_frame.height, matched_count=outcome.matched.height,
         matched_amount_fen=outcome.matched_amount_fen, break_count=outcome.breaks.height,
@@ -142,7 +97,7 @@ def reconcile_day(
         carried_over_count=outcome.carry_over.height, carry_in_count=len(carried),
     )  # fmt: skip
     repo.insert_run(uow.connection, values)
-    _raise_breaks(uow, run_id, bill, outcome.breaks)
+    raise_breaks(uow, run_id, bill, outcome.breaks)
     _keep_carry_over(uow, run_id, bill.channel, outcome.carry_over)
     repo.mark_consumed(uow.connection, [row.id for row in carried], run_id)
     return get_run(uow, run_id)
@@ -164,26 +119,6 @@ def _carried_frame(rows: list[Any], side: model.Side) -> pl.DataFrame:
     )  # fmt: skip
 
 
-def _raise_breaks(uow: UnitOfWork, run_id: str, bill: BillFile, breaks: pl.DataFrame) -> None:
-    """Insert each break once: a repeated run of the day finds the ones already raised."""
-    known = repo.known_break_keys(uow.connection, bill.channel, bill.bill_date)
-    fresh = [row for row in breaks.iter_rows(named=True) if (row["type"], row["key"]) not in known]
-    now = uow.clock.now()
-    ids = new_ids("rcb", len(fresh))
-    repo.insert_breaks(uow.connection, [
-        {**{k: v for k, v in row.items() if k != "key"}, "id": break_id, "match_key": row["key"],
-         "run_id": run_id, "channel": bill.channel, "bill_date": bill.bill_date,
-         "status": BreakStatus.OPEN.value, "created_at": now, "updated_at": now}
-        for break_id, row in zip(ids, fresh, strict=True)
-    ])  # fmt: skip
-    repo.insert_break_events(uow.connection, [
-        {"id": event_id, "break_id": break_id, "from_status": None, "to_status": "open",
-         "action": None, "note": f"raised by run {run_id}", "actor": SYSTEM_ACTOR,
-         "created_at": now}
-        for event_id, break_id in zip(new_ids("rbe", len(ids)), ids, strict=True)
-    ])  # fmt: skip
-
-
 def _keep_carry_over(uow: UnitOfWork, run_id: str, channel: str, carry: pl.DataFrame) -> None:
     rows = carry.rename({"time": "occurred_at"}).to_dicts()
     repo.insert_carry(uow.connection, [
@@ -194,14 +129,6 @@ def _keep_carry_over(uow: UnitOfWork, run_id: str, channel: str, carry: pl.DataF
 
 
 # ---------------------------------------------------------------- reading
-
-
-def get_run(uow: UnitOfWork, run_id: str) -> dict[str, Any]:
-    run = repo.get_run(uow.connection, run_id)
-    if run is None:
-        raise NotFound(f"no reconciliation run {run_id}", param="run_id")
-    run["breaks_by_type"] = json.loads(run["breaks_by_type"])
-    return run
 
 
 def list_runs(uow: UnitOfWork, **filters: Any) -> list[dict[str, Any]]:
@@ -241,6 +168,25 @@ def daily_report(uow: UnitOfWork, *, channel: str, bill_date: date) -> dict[str,
         "break_count": latest["break_count"], "breaks_by_type": latest["breaks_by_type"],
         "carried_over_count": latest["carried_over_count"],
         "carry_in_count": latest["carry_in_count"], "unresolved_by_age": ageing,
+        "bank_leg": _bank_leg(uow, latest),
+    }  # fmt: skip
+
+
+def _bank_leg(uow: UnitOfWork, run: dict[str, Any]) -> dict[str, Any] | None:
+    """The bank leg of a channel's day: was its settlement credit checked, and what broke."""
+    reference = model.settlement_reference(run["bill_format"], run["bill_date"])
+    if reference is None:
+        return None
+    statement_date = run["bill_date"] + model.SETTLEMENT_LAG
+    checked = [r for r in repo.list_runs(uow.connection, channel=None, bill_date=statement_date,
+                                         limit=1_000, starting_after=None)
+               if r["bill_format"] == model.BANK_FORMAT and r["status"] == "completed"]  # fmt: skip
+    breaks = repo.breaks_of_key(uow.connection, statement_date, reference)
+    return {
+        "reference": reference, "statement_date": statement_date, "checked": bool(checked),
+        "breaks": [{"id": b["id"], "type": b["type"], "status": b["status"],
+                    "bank_amount_fen": b["channel_amount_fen"],
+                    "bill_amount_fen": b["platform_amount_fen"]} for b in breaks],
     }  # fmt: skip
 
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import time as time_of_day
 
 import httpx
 import structlog
 from sqlalchemy import Engine
 
+from cloudpay import reconciliation
+from cloudpay.channels.bank import BankChannel
 from cloudpay.db.idempotency import purge_expired
 from cloudpay.db.unit_of_work import Transact, transactor
 from cloudpay.kernel.clock import Clock
@@ -34,6 +37,11 @@ class WorkerContext:
     channel_context: flows.ChannelContext | None = None
     sign_webhook: webhooks.Signer | None = None
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+    # The daily reconciliation: when (Asia/Shanghai; `reconciliation.DEFAULT_RUN_AT` is
+    # 10:00), None for a worker that leaves it to another; and the partner banks whose
+    # custody statements it checks besides every channel's bill, by bank code.
+    reconcile_at: time_of_day | None = None
+    banks: Mapping[str, BankChannel] = field(default_factory=dict)
 
     @property
     def transact(self) -> Transact:
@@ -77,6 +85,17 @@ def _deliver_webhooks(ctx: WorkerContext) -> int:
     return webhooks.deliver_due(ctx.transact, sign=ctx.sign_webhook, client=ctx.http)
 
 
+def _reconcile_daily(ctx: WorkerContext) -> int:
+    """Yesterday's bills and statements, once; a pass with nothing left to do is cheap."""
+    if ctx.reconcile_at is None or (ctx.channel_context is None and not ctx.banks):
+        return 0
+    day = reconciliation.due_bill_date(ctx.clock.now(), ctx.reconcile_at)
+    channels = ctx.channel_context.channels if ctx.channel_context is not None else None
+    outcome = reconciliation.reconcile_all(ctx.transact, channels=channels, banks=ctx.banks,
+                                           day=day)  # fmt: skip
+    return sum(verdict == "reconciled" for verdict in outcome.values())
+
+
 JOBS: tuple[Job, ...] = (
     Job("webhooks.deliver", 1.0, _deliver_webhooks),
     Job("payments.poll_orders", 2.0, _poll_orders),
@@ -87,6 +106,7 @@ JOBS: tuple[Job, ...] = (
     Job("marketing.return_red_packets", 60.0, lambda c: c.transact(return_unclaimed_red_packets)),
     Job("marketing.expire_points", 3600.0, lambda c: c.transact(expire_points)),
     Job("marketing.review_abuse", 600.0, lambda c: c.transact(review_abuse)),
+    Job("reconciliation.daily", 120.0, _reconcile_daily),
 )
 
 

@@ -210,7 +210,8 @@ class UnionPayChannel(HttpAdapter):
                 self._void(status)
             else:
                 amount = status.amount_fen
-                refund = RefundRequest(f"{order_id}_cancel", order_id, amount, amount, "CNY")
+                cancel_id = tf.derived_id(order_id, tf.CANCEL_REFUND_SUFFIX)
+                refund = RefundRequest(cancel_id, order_id, amount, amount, "CNY")
                 self.refund(refund)
 
     def refund(self, request: RefundRequest) -> RefundStatus:

@@ -19,7 +19,12 @@ https://www.kancloud.cn/ywlxfd/x13633830742/950677): 00 success; 03 通讯超时
 
 UnionPay order numbers are 8–40 letters and digits with no `-` or `_`; ours (`ord_…`) lose the
 underscore on the way out and travel in `reqReserved` (echoed in answers and notifications) so
-we can name them again on the way back.
+we can name them again on the way back. A void, a reversal or a cancel's refund is a
+transaction of its own with its own orderId, derived from the order's: our id plus a
+lower-case suffix (`VOID_SUFFIX`, `REVERSAL_SUFFIX`, `CANCEL_REFUND_SUFFIX`), which no id's
+upper-case Crockford body can end with, so the order is always recoverable. The suffixes
+are short because the reconciliation file (ZM) holds the orderId in 32 bytes
+(`bill.FIELD_WIDTHS`): `ord` + 26 + `v` is 30.
 """
 
 from __future__ import annotations
@@ -62,6 +67,10 @@ RESP_NOT_FOUND = "34"
 RESP_DECLINED = frozenset({"30", "38", "60", "61", "63", "66", "68", "73", "78", "90"})
 
 _ORDER_NUMBER = re.compile(r"^[0-9A-Za-z]{8,40}$")
+# What a derived transaction appends to the order's id (see the module docstring).
+VOID_SUFFIX = "v"
+REVERSAL_SUFFIX = "rev"
+CANCEL_REFUND_SUFFIX = "c"  # cancelling a payment of an earlier day refunds it in full
 
 
 class UnexpectedField(ValueError):
@@ -81,6 +90,11 @@ def order_number(our_id: str) -> str:
     if not _ORDER_NUMBER.match(number):
         raise ValueError(f"{our_id!r} cannot be a UnionPay orderId (8-40 letters and digits)")
     return number
+
+
+def derived_id(our_id: str, suffix: str) -> str:
+    """The id of a void or reversal of `our_id`: `ord_01J…` → `ord_01J…_v` (orderId `ord01J…v`)."""
+    return f"{our_id}_{suffix}"
 
 
 def format_txn_time(instant: datetime) -> str:
@@ -177,7 +191,7 @@ def void_fields(ids: MerchantIds, paid: PaymentStatus, biz: str, now: datetime) 
     """消费撤销 of a same-day consumption, in full; its own orderId is derived from the order."""
     assert paid.amount_fen is not None
     assert paid.channel_transaction_id is not None
-    void_id = f"{paid.order_id}_void"
+    void_id = derived_id(paid.order_id, VOID_SUFFIX)
     return {
         **base_fields(ids, TXN_VOID, "00", biz),
         "channelType": CHANNEL_MOBILE,
@@ -197,7 +211,7 @@ def reversal_fields(
     return {
         **base_fields(ids, TXN_REVERSAL, "01", BIZ_QR),
         "channelType": CHANNEL_MOBILE,
-        "orderId": order_number(f"{our_id}_rev"),
+        "orderId": order_number(derived_id(our_id, REVERSAL_SUFFIX)),
         "txnTime": format_txn_time(now),
         "origOrderId": order_number(our_id),
         "origTxnTime": orig_txn_time,

@@ -4,6 +4,7 @@ Production points `AlipayChannel` at https://openapi.alipay.com/gateway.do; test
 demo point it here with `start_alipay_sandbox(...).adapter_config()`.
 """
 
+from cloudpay.channels.alipay.sandbox.bills import BillTamper
 from cloudpay.channels.alipay.sandbox.notifier import DeliveryAttempt
 from cloudpay.channels.alipay.sandbox.server import (
     AlipaySandbox,
@@ -24,6 +25,7 @@ __all__ = [
     "PAY_OUTCOMES",
     "RETRY_SCHEDULE_S",
     "AlipaySandbox",
+    "BillTamper",
     "DeliveryAttempt",
     "SandboxAppCredentials",
     "new_alipay_credentials",

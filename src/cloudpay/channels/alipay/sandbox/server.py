@@ -9,19 +9,31 @@ with start_alipay_sandbox(time_scale=0.001) as sandbox:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
+from cloudpay.channels.alipay.bill import parse_trade_bill
 from cloudpay.channels.alipay.client import AlipayConfig
 from cloudpay.channels.alipay.sandbox.app import DEFAULT_FAULT_HOLD_S, SandboxApi, build_app
+from cloudpay.channels.alipay.sandbox.bills import BillTamper
 from cloudpay.channels.alipay.sandbox.core import AlipayKey, SandboxCore
 from cloudpay.channels.alipay.sandbox.grants import sandbox_user_id
 from cloudpay.channels.alipay.sandbox.notifier import DeliveryAttempt, Notifier
 from cloudpay.channels.alipay.sandbox.state import DEFAULT_FEE_RATE_BP, App, SandboxState
 from cloudpay.channels.sandbox_kit import LoopbackServer, SandboxHandle
+from cloudpay.channels.sandbox_settlement import (
+    SettlementAccount,
+    SettlementTamper,
+    net_fen,
+    settle_into_bank,
+    settlement_reference,
+)
 from cloudpay.kernel.clock import Clock, SystemClock
 from cloudpay.kernel.crypto import generate_rsa_key_pair
 from cloudpay.kernel.masking import Secret
+
+SETTLEMENT_PREFIX = "ALIPAY"  # the reference of its settlement credits: ALIPAY-SETTLE-<date>
+SETTLEMENT_PAYER_ACCOUNT = "9200000000000016"  # Alipay's clearing account (sandbox)
 
 
 @dataclass(frozen=True)
@@ -123,8 +135,35 @@ class AlipaySandbox(SandboxHandle):
         """While False every gateway call answers HTTP 503 without doing anything."""
         self._core.state.available = available
 
+    def tamper_bill(self, out_trade_no: str, tamper: BillTamper) -> None:
+        """Test-only: the trade bill misreports this paid trade (amount, fee, a duplicate row,
+        its time); queries and notifications stay truthful. For reconciliation tests."""
+        self._core.state.tamper_bill(out_trade_no, tamper)
+
     def notification_attempts(self, out_trade_no: str | None = None) -> list[DeliveryAttempt]:
         return self._core.notifier.attempts(out_trade_no)
+
+    def settle_day(
+        self,
+        bill_date: date,
+        into: SettlementAccount,
+        tamper: SettlementTamper | None = None,
+        *,
+        app_id: str | None = None,
+    ) -> int:
+        """资金结算: credit the app's net of `bill_date` (its trade bill's 商家实收 less
+        服务费) to the bank account `into`; returns the fen credited."""
+        state = self._core.state
+        app = state.app(app_id or self.app.app_id)
+        assert app is not None, "settling an app the sandbox does not know"
+        bill = parse_trade_bill(
+            state.bill(app, {"bill_type": "trade", "bill_date": bill_date.isoformat()})
+        )
+        net = net_fen((row.received_fen, 0, -row.fee_fen) for row in bill.rows)
+        return settle_into_bank(
+            into, reference=settlement_reference(SETTLEMENT_PREFIX, bill_date),
+            payer_account_no=SETTLEMENT_PAYER_ACCOUNT, amount_fen=net, tamper=tamper,
+        )  # fmt: skip
 
     def describe(self) -> dict[str, Any]:
         """What to print for a developer: URLs and ids, no secrets."""

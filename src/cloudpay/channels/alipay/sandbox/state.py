@@ -18,9 +18,10 @@ from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 from cloudpay.channels.alipay import wire
-from cloudpay.channels.alipay.bill import BillRow, render_trade_bill
+from cloudpay.channels.alipay.bill import render_trade_bill
+from cloudpay.channels.alipay.sandbox.bills import SANDBOX_BUYER_LOGON_ID, BillTamper, bill_rows
 from cloudpay.channels.alipay.sandbox.grants import sandbox_user_id
-from cloudpay.kernel.business_time import SHANGHAI, business_date
+from cloudpay.kernel.business_time import business_date
 from cloudpay.kernel.clock import Clock
 
 # Notification retries after a failed attempt, in sandbox seconds: 4m,10m,10m,1h,2h,6h,15h —
@@ -34,7 +35,6 @@ DEFAULT_ORDER_LIFETIME = timedelta(minutes=90)  # Alipay's default timeout_expre
 MAX_DUPLICATE_NOTIFICATIONS = 10
 MAX_BILLS_KEPT = 256
 BILL_URL_LIFETIME = timedelta(seconds=30)  # "下载地址 30 秒后失效"
-SANDBOX_BUYER_LOGON_ID = "san***@sandbox.com"
 _AUTH_CODE = re.compile(r"(2[5-9]|30)\d{14,22}")  # 付款码: 25–30 then 14–22 digits
 _OUT_NO = re.compile(r"[0-9A-Za-z_\-]{1,64}")
 
@@ -158,6 +158,7 @@ class SandboxState:
         self._auth_codes: dict[str, str] = {}
         self._bills: OrderedDict[str, tuple[bytes, datetime]] = OrderedDict()
         self._faults: list[str] = []
+        self._bill_tampering: dict[str, BillTamper] = {}
         self.available = True
 
     # ------------------------------------------------------------ apps, faults
@@ -514,28 +515,15 @@ class SandboxState:
         if bill_date > business_date(now):
             raise business("isp.bill_not_exist", "账单不存在")
         with self.lock:
-            rows = self._bill_rows(app, bill_date)
+            trades = list(self._trades.values())
+            rows = bill_rows(trades, app, bill_date, self.fee_rate_bp, self._bill_tampering)
         return render_trade_bill(
             account=app.seller_id, bill_date=bill_date, rows=rows, exported_at=now
         )
 
-    def _fee(self, amount_fen: int) -> int:
-        return (amount_fen * self.fee_rate_bp + 5_000) // 10_000  # half-up, once per row
-
-    def _bill_rows(self, app: App, bill_date: date) -> list[BillRow]:
-        rows: list[BillRow] = []
-        for trade in self._trades.values():
-            if trade.app != app or trade.paid_at is None:
-                continue
-            if business_date(trade.paid_at) == bill_date:
-                fee_fen = -self._fee(trade.total_fen)
-                rows.append(_bill_row(trade, trade.paid_at, trade.total_fen, None, fee_fen))
-            for refund in trade.refunds.values():
-                if business_date(refund.at) == bill_date:
-                    fee_fen = self._fee(refund.amount_fen)  # the fee goes back pro rata
-                    number = refund.out_request_no
-                    rows.append(_bill_row(trade, refund.at, -refund.amount_fen, number, fee_fen))
-        return sorted(rows, key=lambda row: row.finished_at)
+    def tamper_bill(self, out_trade_no: str, tamper: BillTamper) -> None:
+        with self.lock:
+            self._bill_tampering[out_trade_no] = tamper
 
     def keep_bill(self, data: bytes) -> str:
         token = secrets.token_urlsafe(16)
@@ -551,21 +539,3 @@ class SandboxState:
         if kept is None or kept[1] < self.clock.now():
             return None
         return kept[0]
-
-
-def _bill_row(
-    trade: Trade, at: datetime, amount_fen: int, refund_request_no: str | None, fee_fen: int
-) -> BillRow:
-    return BillRow(
-        trade_no=trade.trade_no,
-        out_trade_no=trade.out_trade_no,
-        business_type="交易" if refund_request_no is None else "退款",
-        subject=trade.subject,
-        created_at=trade.created_at.astimezone(SHANGHAI),
-        finished_at=at.astimezone(SHANGHAI),
-        counterparty=SANDBOX_BUYER_LOGON_ID,
-        order_amount_fen=amount_fen,
-        received_fen=amount_fen,
-        refund_request_no=refund_request_no,
-        fee_fen=fee_fen,
-    )

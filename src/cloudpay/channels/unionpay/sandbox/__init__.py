@@ -15,6 +15,7 @@ from cloudpay.channels.unionpay.sandbox.state import (
     FAULT_KINDS,
     PAY_OUTCOMES,
     RETRY_SCHEDULE_S,
+    BillTamper,
     CustomerRefused,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "FAULT_KINDS",
     "PAY_OUTCOMES",
     "RETRY_SCHEDULE_S",
+    "BillTamper",
     "CustomerRefused",
     "DeliveryAttempt",
     "SandboxMerchant",

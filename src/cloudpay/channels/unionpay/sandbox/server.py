@@ -9,8 +9,16 @@ with start_unionpay_sandbox(time_scale=0.001) as sandbox:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from cloudpay.channels.sandbox_kit import LoopbackServer, SandboxHandle
+from cloudpay.channels.sandbox_settlement import (
+    SettlementAccount,
+    SettlementTamper,
+    net_fen,
+    settle_into_bank,
+    settlement_reference,
+)
 from cloudpay.channels.unionpay import transformers as tf
 from cloudpay.channels.unionpay.client import UnionPayConfig
 from cloudpay.channels.unionpay.sandbox.app import (
@@ -22,13 +30,15 @@ from cloudpay.channels.unionpay.sandbox.app import (
 from cloudpay.channels.unionpay.sandbox.notifier import DeliveryAttempt, Notifier
 from cloudpay.channels.unionpay.sandbox.pki import Hierarchy, Issued, issue_merchant_cert
 from cloudpay.channels.unionpay.sandbox.pki import new_hierarchy as new_pki
-from cloudpay.channels.unionpay.sandbox.state import Merchant, SandboxState
+from cloudpay.channels.unionpay.sandbox.state import BillTamper, Merchant, SandboxState
 from cloudpay.channels.unionpay.wire import load_certificate, public_key_pem
 from cloudpay.kernel.clock import Clock, SystemClock
 
 DEFAULT_MER_ID = "777290058110048"  # the shape of UnionPay's public test merchant numbers
 DEFAULT_REFUND_DELAY_S = 1.0  # sandbox seconds before an accepted refund succeeds
 DEFAULT_FEE_RATE_BPS = 38  # 0.38 %, a common QR-payment merchant rate
+SETTLEMENT_PREFIX = "UNIONPAY"  # the reference of its settlement credits: UNIONPAY-SETTLE-<date>
+SETTLEMENT_PAYER_ACCOUNT = "9300000000000014"  # UnionPay's clearing account (sandbox)
 
 
 @dataclass(frozen=True)
@@ -113,9 +123,31 @@ class UnionPaySandbox(SandboxHandle):
         """While unavailable every gateway call answers HTTP 503 and does nothing."""
         self._gateway.state.available = available
 
+    def tamper_bill(self, order_id: str, tamper: BillTamper) -> None:
+        """Test-only: the reconciliation file misreports this paid order (amount, fee, a
+        duplicate line, its time); answers stay truthful. For reconciliation tests."""
+        self._gateway.state.tamper_bill(tf.order_number(order_id), tamper)
+
     def notification_attempts(self, order_id: str | None = None) -> list[DeliveryAttempt]:
         number = tf.order_number(order_id) if order_id else None
         return self._gateway.notifier.attempts(number)
+
+    def settle_day(
+        self,
+        bill_date: date,
+        into: SettlementAccount,
+        tamper: SettlementTamper | None = None,
+        *,
+        mer_id: str | None = None,
+    ) -> int:
+        """清算: credit the merchant's net of `bill_date` (its file's 清算金额, which is the
+        amount less the fee, negative on refunds) to the bank account `into`."""
+        lines = self._gateway.state.bill_lines(mer_id or self.merchant.mer_id, bill_date)
+        net = net_fen((line.settle_fen, 0, 0) for line in lines)
+        return settle_into_bank(
+            into, reference=settlement_reference(SETTLEMENT_PREFIX, bill_date),
+            payer_account_no=SETTLEMENT_PAYER_ACCOUNT, amount_fen=net, tamper=tamper,
+        )  # fmt: skip
 
 
 def start_unionpay_sandbox(

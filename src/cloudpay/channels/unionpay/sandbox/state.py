@@ -121,6 +121,17 @@ def check_txn_time(fields: dict[str, str], now: datetime) -> None:
         raise GatewayRefusal("39", "交易不在受理时间范围内[txnTime]")
 
 
+@dataclass(frozen=True)
+class BillTamper:
+    """Test-only: how the reconciliation file misreports one paid consumption, so
+    reconciliation tests can inject a channel file's mistakes (answers stay truthful)."""
+
+    amount_delta_fen: int = 0  # added to the line's txnAmt and settlement amounts
+    fee_delta_fen: int = 0  # added to the merchant fee charged
+    duplicate: bool = False  # the line appears twice
+    completed_at: datetime | None = None  # its txnTime and file day; may move it to another
+
+
 class SandboxState:
     def __init__(
         self, *, clock: Clock, time_scale: float, refund_delay_s: float, fee_rate_bps: int
@@ -135,6 +146,7 @@ class SandboxState:
         self._auth_codes: dict[str, str] = {}
         self._faults: deque[str] = deque(maxlen=1000)
         self._counter = itertools.count(1)
+        self._bill_tampering: dict[str, BillTamper] = {}  # by UnionPay orderId
 
     # ------------------------------------------------------------ setup, faults
 
@@ -453,9 +465,26 @@ class SandboxState:
                 return day
         raise GatewayRefusal("10", "报文格式错误[settleDate]")
 
+    def tamper_bill(self, order_id: str, tamper: BillTamper) -> None:
+        with self.lock:
+            self._bill_tampering[order_id] = tamper
+
     def fee_fen(self, amount_fen: int) -> int:
         """Merchant fee at `fee_rate_bps`, rounded half up once, per transaction."""
         return (amount_fen * self.fee_rate_bps + 5_000) // 10_000
+
+    def _fee_fen(self, txn: Txn) -> int:
+        """A consumption's fee; a refund or void gives back its share of the consumption's
+        fee (pro rata, rounded half up once), the rule reconciliation expects. The share is
+        our choice: the fee terms are the acquiring contract's, not the interface spec's."""
+        if txn.orig is None:
+            return self.fee_fen(txn.amount_fen)
+        paid, charged = txn.orig.amount_fen, self.fee_fen(txn.orig.amount_fen)
+        return (2 * charged * txn.amount_fen + paid) // (2 * paid)
+
+    def _completed_at(self, txn: Txn) -> datetime | None:
+        tamper = self._bill_tampering.get(txn.order_id)
+        return tamper.completed_at if tamper and tamper.completed_at else txn.completed_at
 
     def bill_lines(self, mer_id: str, day: date) -> list[BillLine]:
         with self.lock:
@@ -464,25 +493,30 @@ class SandboxState:
                 self._settle_refund(txn)
                 if txn.mer_id != mer_id or txn.state != "success" or txn.query_id is None:
                     continue
-                if txn.completed_at and business_date(txn.completed_at) == day:
+                completed_at = self._completed_at(txn)
+                if completed_at and business_date(completed_at) == day:
                     done.append(txn)
-            return [self._bill_line(txn) for txn in sorted(done, key=lambda t: t.query_id or "")]
+            ordered = sorted(done, key=lambda t: t.query_id or "")
+            return [line for txn in ordered for line in self._bill_line(txn)]
 
-    def _bill_line(self, txn: Txn) -> BillLine:
-        fee = self.fee_fen(txn.amount_fen)
-        credit = txn.txn_type == "01"
-        return BillLine(
+    def _bill_line(self, txn: Txn) -> list[BillLine]:
+        fee, credit = self._fee_fen(txn), txn.txn_type == "01"
+        tamper = self._bill_tampering.get(txn.order_id) or BillTamper()
+        amount, fee = txn.amount_fen + tamper.amount_delta_fen, fee + tamper.fee_delta_fen
+        moved = tamper.completed_at.astimezone(SHANGHAI) if tamper.completed_at else None
+        line = BillLine(
             txn_type=txn.txn_type,
             txn_sub_type=txn.txn_sub_type,
             biz_type=txn.biz_type,
             order_id=txn.order_id,
             query_id=txn.query_id or "",
             orig_query_id=txn.orig.query_id or "" if txn.orig else "",
-            txn_time=txn.trace_time,
+            txn_time=f"{moved:%m%d%H%M%S}" if moved else txn.trace_time,
             trace_no=txn.trace_no,
-            amount_fen=txn.amount_fen,
+            amount_fen=amount,
             fee_fen=fee if credit else -fee,
-            settle_fen=txn.amount_fen - fee if credit else -(txn.amount_fen - fee),
+            settle_fen=amount - fee if credit else -(amount - fee),
             mer_id=txn.mer_id,
             card_no="6216********0001",
         )
+        return [line, line] if tamper.duplicate else [line]

@@ -21,6 +21,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +39,7 @@ from cloudpay.channels.wechat.sandbox.state import (
     CustomerRefused,
     Merchant,
     Order,
+    SandboxState,
     WeChatError,
 )
 from cloudpay.kernel.business_time import SHANGHAI
@@ -237,19 +239,9 @@ class SandboxApi:
         tar_type = call.query("tar_type")
         if tar_type not in (None, "GZIP"):
             raise payloads.param_error("tar_type", "must be GZIP or absent")
-        with self.state.lock:
-            paid, refunds, revoked = self.state.day_activity(
-                call.merchant, call.query("sub_mchid"), bill_date
-            )
-            now = self.state.clock.now()
-            rows = [
-                r for o in paid for r in _payment_rows(o, self.state.bill_tamper(o.out_trade_no))
-            ]
-            rows += [payloads.refund_row(r, now) for r in refunds]
-            rows += [payloads.revoked_row(o) for o in revoked]
+        rows = day_bill_rows(self.state, call.merchant, call.query("sub_mchid"), bill_date)
         if not rows:
             raise WeChatError(400, "NO_STATEMENT_EXIST", "当日无交易，账单不存在")
-        rows.sort(key=lambda row: row.traded_at)
         plain = render_trade_bill(rows)
         served = gzip.compress(plain, mtime=0) if tar_type == "GZIP" else plain
         token = self.state.keep_bill(call.merchant.mchid, served)
@@ -383,9 +375,25 @@ def build_app(core: SandboxCore, *, fault_hold_s: float = DEFAULT_FAULT_HOLD_S) 
     return Starlette(routes=SandboxApi(core, fault_hold_s=fault_hold_s).routes())
 
 
-def _payment_rows(order: Order, tamper: BillTamper | None) -> list[TradeBillRow]:
+def day_bill_rows(
+    state: SandboxState, merchant: Merchant, sub_mchid: str | None, bill_date: date
+) -> list[TradeBillRow]:
+    """The merchant's trade bill rows of `bill_date`, as served (test tampering included)."""
+    with state.lock:
+        paid, refunds, revoked = state.day_activity(merchant, sub_mchid, bill_date)
+        now = state.clock.now()
+        rate_bp = state.fee_rate_bp
+        rows = [
+            r for o in paid for r in _payment_rows(o, state.bill_tamper(o.out_trade_no), rate_bp)
+        ]
+        rows += [payloads.refund_row(r, now, rate_bp) for r in refunds]
+        rows += [payloads.revoked_row(o, rate_bp) for o in revoked]
+    return sorted(rows, key=lambda row: row.traded_at)
+
+
+def _payment_rows(order: Order, tamper: BillTamper | None, rate_bp: int) -> list[TradeBillRow]:
     """The order's bill row, misreported as a test asked (`SandboxState.tamper_bill`)."""
-    row = payloads.payment_row(order)
+    row = payloads.payment_row(order, rate_bp)
     if tamper is None:
         return [row]
     amount = row.order_total_fen + tamper.amount_delta_fen

@@ -18,6 +18,7 @@ from typing import Any
 
 from cloudpay.channels.wechat.bill import TradeBillRow
 from cloudpay.channels.wechat.sandbox.state import (
+    FEE_RATE_BASIS_POINTS,
     CreateCommand,
     Merchant,
     Order,
@@ -30,8 +31,6 @@ from cloudpay.channels.wechat.transformers import format_time, parse_time
 _OUT_TRADE_NO = re.compile(r"[0-9A-Za-z_\-*|]{6,32}")
 _OUT_REFUND_NO = re.compile(r"[0-9A-Za-z_\-*|@]{1,64}")
 _URL = re.compile(r"https?://[^\s?#]+")  # notify_url: no query string allowed
-FEE_RATE_BASIS_POINTS = 60  # the sandbox charges the common 0.60% rate
-FEE_RATE_TEXT = "0.60%"
 TRADE_STATE_DESC = {
     "SUCCESS": "支付成功",
     "REFUND": "转入退款",
@@ -363,12 +362,30 @@ def refund_resource(refund: Refund) -> dict[str, Any]:
 # ---------------------------------------------------------------- bill rows
 
 
-def fee_fen(amount_fen: int) -> int:
-    """The channel fee at 0.60%, rounded half up to the fen."""
-    return (amount_fen * FEE_RATE_BASIS_POINTS + 5_000) // 10_000
+def fee_rate_text(rate_bp: int) -> str:
+    """The bill's 费率 column: basis points as a percentage, e.g. 60 → "0.60%"."""
+    return f"{rate_bp // 100}.{rate_bp % 100:02d}%"
 
 
-def payment_row(order: Order) -> TradeBillRow:
+def fee_fen(amount_fen: int, rate_bp: int = FEE_RATE_BASIS_POINTS) -> int:
+    """The channel fee at the merchant's contracted rate, rounded half up to the fen."""
+    return (amount_fen * rate_bp + 5_000) // 10_000
+
+
+def refund_fee_fen(
+    order_total_fen: int, refund_fen: int, rate_bp: int = FEE_RATE_BASIS_POINTS
+) -> int:
+    """The fee a refund gives back: the refunded share of the fee the payment was charged,
+    rounded half up once per refund. WeChat documents the negative 手续费 of a REFUND row
+    (https://pay.weixin.qq.com/docs/merchant/products/bill-download/format-trade.html) but
+    not its rounding; this is the rule reconciliation expects (`expected_refund_fee`) and the
+    Alipay and UnionPay sandboxes bill. The rate on the refund itself would differ by a fen
+    on odd amounts (75 of 150 fen: 0.45 → 0 by rate, half of the 1 fen charged → 1)."""
+    charged = fee_fen(order_total_fen, rate_bp)
+    return (2 * charged * refund_fen + order_total_fen) // (2 * order_total_fen)
+
+
+def payment_row(order: Order, rate_bp: int = FEE_RATE_BASIS_POINTS) -> TradeBillRow:
     command = order.command
     assert order.success_at is not None, "only paid orders have a payment row"
     assert order.transaction_id is not None, "a paid order has a transaction id"
@@ -381,12 +398,13 @@ def payment_row(order: Order) -> TradeBillRow:
         currency=command.currency, settlement_total_fen=command.total_fen, coupon_fen=0,
         refund_id="0", out_refund_no="0", refund_fen=0, coupon_refund_fen=0, refund_type="",
         refund_status="", description=command.description, attach=command.attach,
-        fee_yuan=Decimal(fee_fen(command.total_fen)) / 100, fee_rate=FEE_RATE_TEXT,
+        fee_yuan=Decimal(fee_fen(command.total_fen, rate_bp)) / 100,
+        fee_rate=fee_rate_text(rate_bp),
         order_total_fen=command.total_fen, refund_requested_fen=0, fee_rate_note="",
     )  # fmt: skip
 
 
-def revoked_row(order: Order) -> TradeBillRow:
+def revoked_row(order: Order, rate_bp: int = FEE_RATE_BASIS_POINTS) -> TradeBillRow:
     """A paid payment-code order reversed: the whole amount back to the payer (REVOKED)."""
     command = order.command
     assert order.revoked_at is not None, "only revoked orders have a revoked row"
@@ -401,12 +419,14 @@ def revoked_row(order: Order) -> TradeBillRow:
         refund_id=order.revoked_refund_id, out_refund_no="0", refund_fen=amount,
         coupon_refund_fen=0, refund_type="ORIGINAL", refund_status="SUCCESS",
         description=command.description, attach=command.attach,
-        fee_yuan=Decimal(-fee_fen(amount)) / 100, fee_rate=FEE_RATE_TEXT, order_total_fen=0,
+        fee_yuan=Decimal(-refund_fee_fen(amount, amount, rate_bp)) / 100,
+        fee_rate=fee_rate_text(rate_bp),
+        order_total_fen=0,
         refund_requested_fen=amount, fee_rate_note="",
     )  # fmt: skip
 
 
-def refund_row(refund: Refund, now: datetime) -> TradeBillRow:
+def refund_row(refund: Refund, now: datetime, rate_bp: int = FEE_RATE_BASIS_POINTS) -> TradeBillRow:
     order, command = refund.order, refund.order.command
     amount = refund.command.refund_fen
     return TradeBillRow(
@@ -418,7 +438,8 @@ def refund_row(refund: Refund, now: datetime) -> TradeBillRow:
         refund_id=refund.refund_id, out_refund_no=refund.command.out_refund_no,
         refund_fen=amount, coupon_refund_fen=0, refund_type="ORIGINAL",
         refund_status=refund.status(now), description=command.description,
-        attach=command.attach, fee_yuan=Decimal(-fee_fen(amount)) / 100,
-        fee_rate=FEE_RATE_TEXT, order_total_fen=0, refund_requested_fen=amount,
+        attach=command.attach,
+        fee_yuan=Decimal(-refund_fee_fen(command.total_fen, amount, rate_bp)) / 100,
+        fee_rate=fee_rate_text(rate_bp), order_total_fen=0, refund_requested_fen=amount,
         fee_rate_note="",
     )  # fmt: skip

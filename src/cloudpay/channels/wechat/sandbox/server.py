@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,30 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 
 from cloudpay.channels.sandbox_kit import LoopbackServer, SandboxHandle
+from cloudpay.channels.sandbox_settlement import (
+    SettlementAccount,
+    SettlementTamper,
+    fee_fen,
+    net_fen,
+    settle_into_bank,
+    settlement_reference,
+)
 from cloudpay.channels.wechat.client import WeChatPayConfig
-from cloudpay.channels.wechat.sandbox.app import DEFAULT_FAULT_HOLD_S, build_app
+from cloudpay.channels.wechat.sandbox.app import DEFAULT_FAULT_HOLD_S, build_app, day_bill_rows
 from cloudpay.channels.wechat.sandbox.core import PlatformKey, SandboxCore, platform_signer
 from cloudpay.channels.wechat.sandbox.notifier import DeliveryAttempt, Notifier
-from cloudpay.channels.wechat.sandbox.state import BillTamper, Merchant, SandboxState
+from cloudpay.channels.wechat.sandbox.state import (
+    FEE_RATE_BASIS_POINTS,
+    BillTamper,
+    Merchant,
+    SandboxState,
+)
 from cloudpay.kernel.clock import Clock, SystemClock
 from cloudpay.kernel.crypto import generate_rsa_key_pair, rsa_public_key_serial_no
 from cloudpay.kernel.masking import Secret
 
+SETTLEMENT_PREFIX = "WXPAY"  # the reference of its settlement credits: WXPAY-SETTLE-<date>
+SETTLEMENT_PAYER_ACCOUNT = "9100000000000018"  # Tenpay's clearing account (sandbox)
 DEFAULT_REFUND_DELAY_S = 1.0  # sandbox seconds before a refund settles (PROCESSING → SUCCESS)
 
 
@@ -212,6 +228,26 @@ class WeChatSandbox(SandboxHandle):
     def notification_attempts(self, out_trade_no: str | None = None) -> list[DeliveryAttempt]:
         return self._core.notifier.attempts(out_trade_no)
 
+    def settle_day(
+        self,
+        bill_date: date,
+        into: SettlementAccount,
+        tamper: SettlementTamper | None = None,
+        *,
+        mchid: str | None = None,
+    ) -> int:
+        """资金结算: credit the merchant's net of `bill_date` (its trade bill's payments −
+        refunds − fees) to the bank account `into`; returns the fen credited."""
+        state = self._core.state
+        merchant = state.merchant(mchid or self.merchant.mchid)
+        assert merchant is not None, "settling a merchant the sandbox does not know"
+        rows = day_bill_rows(state, merchant, None, bill_date)
+        net = net_fen((r.settlement_total_fen, r.refund_fen, fee_fen(r.fee_yuan)) for r in rows)
+        return settle_into_bank(
+            into, reference=settlement_reference(SETTLEMENT_PREFIX, bill_date),
+            payer_account_no=SETTLEMENT_PAYER_ACCOUNT, amount_fen=net, tamper=tamper,
+        )  # fmt: skip
+
     # ------------------------------------------------------------ lifecycle
 
     def write_credentials(self, path: Path) -> None:
@@ -271,8 +307,11 @@ def start_wechat_sandbox(
     refund_delay_s: float = DEFAULT_REFUND_DELAY_S,
     fault_hold_s: float = DEFAULT_FAULT_HOLD_S,
     credentials_path: Path | None = None,
+    fee_rate_bp: int = FEE_RATE_BASIS_POINTS,
 ) -> WeChatSandbox:
     """Start a sandbox in a background thread; `port=0` picks a free port.
+
+    `fee_rate_bp` is the merchant's contracted 费率 its bills charge (0.60% unless told).
 
     `time_scale` multiplies every sandbox delay (notification retries, late notifications,
     refund settlement): 0.001 runs WeChat's 24-hour retry schedule in about 90 seconds.
@@ -282,7 +321,11 @@ def start_wechat_sandbox(
         raise ValueError("time_scale must be positive")
     clock = clock or SystemClock()
     platform, merchants = _load_credentials(credentials_path)
-    state = SandboxState(clock=clock, time_scale=time_scale, refund_delay_s=refund_delay_s)
+    if not 0 <= fee_rate_bp <= 10_000:
+        raise ValueError("fee_rate_bp must be 0–10,000")
+    state = SandboxState(
+        clock=clock, time_scale=time_scale, refund_delay_s=refund_delay_s, fee_rate_bp=fee_rate_bp
+    )
     notifier = Notifier(sign=platform_signer(platform, clock), clock=clock, time_scale=time_scale)
     core = SandboxCore(state, notifier, platform)
     server = LoopbackServer.start(

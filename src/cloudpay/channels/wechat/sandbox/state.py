@@ -19,6 +19,8 @@ from cloudpay.kernel.business_time import SHANGHAI
 from cloudpay.kernel.clock import Clock
 from cloudpay.kernel.masking import Secret
 
+FEE_RATE_BASIS_POINTS = 60  # unless told, the sandbox charges the common 0.60% rate
+
 # Notification retry delays after a failed attempt, in sandbox seconds:
 # 15s/15s/30s/3m/10m/20m/30m/30m/30m/60m/3h/3h/3h/6h/6h (24h4m in all).
 RETRY_SCHEDULE_S: tuple[int, ...] = (
@@ -190,8 +192,16 @@ class BillTamper:
 class SandboxState:
     """All sandbox data behind one lock; every public method is atomic."""
 
-    def __init__(self, *, clock: Clock, time_scale: float, refund_delay_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        time_scale: float,
+        refund_delay_s: float,
+        fee_rate_bp: int = FEE_RATE_BASIS_POINTS,
+    ) -> None:
         self.clock = clock
+        self.fee_rate_bp = fee_rate_bp  # the 费率 the bills charge (a contracted rate)
         self.time_scale = time_scale
         self.refund_delay_s = refund_delay_s
         self.lock = threading.RLock()
