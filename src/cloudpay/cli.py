@@ -14,6 +14,7 @@ from rich.console import Console
 from sqlalchemy import Engine
 
 from cloudpay.cli_bench import bench_app
+from cloudpay.cli_settle import settle_app
 from cloudpay.config import Settings, get_settings
 from cloudpay.db.engine import make_engine
 from cloudpay.db.unit_of_work import UnitOfWork, run_in_transaction
@@ -46,7 +47,6 @@ app.add_typer(merchant_app, name="merchant")
 app.add_typer(app_app, name="app")
 user_app = typer.Typer(no_args_is_help=True, help="Console users (the first admin, and more).")
 app.add_typer(user_app, name="user")
-settle_app = typer.Typer(no_args_is_help=True, help="Settlement (结算) runs and payouts.")
 app.add_typer(settle_app, name="settle")
 console = Console(stderr=True)
 
@@ -134,6 +134,9 @@ def demo(
     port: Annotated[int, typer.Option(help="API port (with --once: any free port)")] = 8000,
     orders: Annotated[int, typer.Option(min=10, max=20_000)] = 120,
     scenario: Annotated[str, typer.Option(help="gateway | ledger")] = "gateway",
+    summary_json: Annotated[
+        Path | None, typer.Option(help="also write the money summary as JSON here")
+    ] = None,
 ) -> None:
     """Seed a demo city on the embedded database, run a day of traffic, then serve it."""
     settings = _settings(database).model_copy(update={"log_level": "WARNING"})
@@ -144,15 +147,21 @@ def demo(
         _ledger_demo(engine, settings, payments=orders * 15)
         return
     from cloudpay.demo.gateway_day import run_day, start_gateway
-    from cloudpay.demo.gateway_report import print_gateway_report
+    from cloudpay.demo.gateway_report import print_gateway_report, print_try_it
+    from cloudpay.demo.money_day import close_the_day, open_the_day, report_the_day
 
-    with console.status("starting the API, the WeChat Pay sandbox and the worker…"):
+    with console.status("starting the API, the sandboxes, the banks and the worker…"):
         day = start_gateway(engine, clock, settings, port=0 if once else port)
+        money = open_the_day(engine, clock, settings, day)
     try:
         with console.status(f"a day of the demo city: {orders} orders…"):
             run_day(day, orders=orders)
+        with console.status("the night: reconciliation, then settlement…"):
+            close_the_day(clock, day, money)
         report = run_in_transaction(engine, check_books, read_only=True)
         print_gateway_report(engine, day, report, settings=settings)
+        report_the_day(money, summary_path=summary_json)
+        print_try_it(day, settings)
         if not report.ok:
             raise typer.Exit(1)
         if not once:
@@ -161,6 +170,7 @@ def demo(
     except KeyboardInterrupt:
         pass
     finally:
+        money.stop()
         day.stop()
 
 
@@ -204,34 +214,6 @@ def ledger_check(
         raise typer.Exit(1)
 
 
-@settle_app.command("run")
-def settle_run(
-    business_date: Annotated[str, typer.Option("--date", help="business date YYYY-MM-DD")],
-    pay_out: Annotated[bool, typer.Option(help="send payouts to the configured banks")] = True,
-    database: Annotated[str | None, typer.Option(help="database URL")] = None,
-) -> None:
-    """Settle (or resume settling) one business date; prints the run summary as JSON."""
-    from datetime import date
-
-    from rich.progress import Progress
-
-    from cloudpay.db.unit_of_work import transactor
-    from cloudpay.settlement.flows import SettlementContext, run_settlement
-
-    try:
-        day = date.fromisoformat(business_date)
-    except ValueError as error:
-        raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from error
-    engine = _engine(_settings(database))
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task(f"settling {day}", total=None)
-        summary = run_settlement(
-            transactor(engine), SettlementContext(), day, pay_out=pay_out,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
-        )  # fmt: skip
-    typer.echo(json.dumps(summary.as_dict(), indent=2))
-
-
 # --- reconciliation ----------------------------------------------------------------------
 recon_app = typer.Typer(no_args_is_help=True, help="Reconciliation (对账) of channel bills.")
 app.add_typer(recon_app, name="recon")
@@ -240,19 +222,20 @@ app.add_typer(recon_app, name="recon")
 @recon_app.command("run")
 def recon_run(
     bill_date: Annotated[str, typer.Option("--date", help="business date YYYY-MM-DD")],
-    channel: Annotated[str, typer.Option(help="connector key")] = "wechat",
+    channel: Annotated[str | None, typer.Option(help="connector key (default: all)")] = None,
     bill_file: Annotated[Path | None, typer.Option("--file", help="a downloaded bill")] = None,
     bill_format: Annotated[str | None, typer.Option(help="reader (default: the channel)")] = None,
     database: Annotated[str | None, typer.Option(help="database URL (default: settings)")] = None,
 ) -> None:
     """Reconcile a day: the file given, or the bill downloaded from the channel; prints the
-    run (matched, breaks by type, carry-over) as JSON. Exit 1 if the file is rejected."""
+    run (matched, breaks by type, carry-over) as JSON. Exit 1 if the file is rejected.
+    Without --channel: every configured channel and bank, each once (what is done is kept)."""
     from datetime import date
 
     from cloudpay.channels.protocol import ChannelError
     from cloudpay.db.unit_of_work import transactor
-    from cloudpay.main import channel_context_for
-    from cloudpay.reconciliation import BillFile, run_day
+    from cloudpay.main import bank_channels_for, channel_context_for
+    from cloudpay.reconciliation import BillFile, reconcile_all, run_day
 
     settings = _settings(database)
     try:
@@ -260,6 +243,15 @@ def recon_run(
     except ValueError:
         raise typer.BadParameter("expected YYYY-MM-DD", param_hint="--date") from None
     engine = _migrated_engine(settings)
+    if channel is None:
+        if bill_file is not None:
+            raise typer.BadParameter("a file is one channel's: name it", param_hint="--channel")
+        registry = channel_context_for(settings, SystemClock()).channels
+        banks = bank_channels_for(settings, SystemClock())
+        outcome = reconcile_all(transactor(engine, SystemClock()), channels=registry, banks=banks,
+                                day=day, actor="cli")  # fmt: skip
+        typer.echo(json.dumps(outcome, indent=2, ensure_ascii=False))
+        return
     if bill_file is not None:
         data, source, code = bill_file.read_bytes(), f"file:{bill_file.name}", channel
     else:
@@ -275,7 +267,9 @@ def recon_run(
                 raise typer.Exit(1) from error
             data = b""
         source, code = f"download:{channel}", adapter.code
-    bill = BillFile(channel, day, data, source, bill_format or code, no_statement=not data)
+    # Only a download can say "no bill that day"; an empty file given is rejected as such.
+    no_statement = bill_file is None and not data
+    bill = BillFile(channel, day, data, source, bill_format or code, no_statement=no_statement)
     try:
         run = run_day(transactor(engine, SystemClock()), bill=bill, actor="cli")
     except CloudPayError as error:

@@ -11,8 +11,16 @@ account, a service provider's, Alipay, UnionPay. Secrets stay in files the JSON 
       {"key": "alipay", "channel": "alipay", "app_id": "…", "app_private_key_file": "…",
        "alipay_public_key_file": "…", "gateway_url": "https://openapi.alipay.com/gateway.do"},
       {"key": "unionpay", "channel": "unionpay", "mer_id": "…", "signing_private_key_file": "…",
-       "signing_cert_id": "…", "root_cert_file": "…", "middle_cert_file": "…"}
+       "signing_cert_id": "…", "root_cert_file": "…", "middle_cert_file": "…"},
+      {"key": "WFRCB", "channel": "bank", "client_id": "…", "client_private_key_file": "…",
+       "client_serial_no": "…", "bank_public_key_file": "…", "bank_serial_no": "…",
+       "custody_account_no": "…", "base_url": "https://…", "local": true,
+       "card_bins": ["622319"]}
     ]}
+
+A `bank` entry is a partner bank (its key is the bank code) that settlement pays out through,
+read by `load_bank_connectors`; `local` (default true) says whether money kept there stays in
+the region (资金闭环), and `card_bins` which Class I cards it issues.
 
 Relative paths are read relative to the JSON file. A mistake names the connector and the field.
 """
@@ -21,10 +29,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cloudpay.channels.alipay import AlipayChannel, AlipayConfig
+from cloudpay.channels.bank import BankChannel, PartnerBankClient, PartnerBankConfig
+from cloudpay.channels.bank.protocol import BankLimits
 from cloudpay.channels.protocol import PaymentChannel
 from cloudpay.channels.unionpay import UnionPayChannel, UnionPayConfig
 from cloudpay.channels.wechat import WeChatPayChannel, WeChatPayConfig
@@ -100,8 +111,7 @@ BUILDERS: dict[str, Callable[[_Entry, Clock], PaymentChannel]] = {
 }  # fmt: skip
 
 
-def load_connectors(path: Path, clock: Clock) -> dict[str, PaymentChannel]:
-    """Every connector of the file, by key; raises `ConnectorConfigError` on any mistake."""
+def _entries(path: Path) -> list[_Entry]:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
@@ -109,12 +119,18 @@ def load_connectors(path: Path, clock: Clock) -> dict[str, PaymentChannel]:
     entries = document.get("connectors") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise ConnectorConfigError(f'{path}: expected {{"connectors": [ … ]}}')
+    return [_Entry(raw if isinstance(raw, dict) else {}, path.parent) for raw in entries]
+
+
+def load_connectors(path: Path, clock: Clock) -> dict[str, PaymentChannel]:
+    """Every connector of the file, by key; raises `ConnectorConfigError` on any mistake."""
     connectors: dict[str, PaymentChannel] = {}
-    for raw in entries:
-        entry = _Entry(raw if isinstance(raw, dict) else {}, path.parent)
+    for entry in _entries(path):
         key, channel = entry.text("key"), entry.text("channel")
         if key in connectors:
             raise ConnectorConfigError(f"connector {key} appears twice")
+        if channel == BANK_CHANNEL:
+            continue  # partner banks are not payment channels: see `load_bank_connectors`
         builder = BUILDERS.get(channel)
         if builder is None:
             raise ConnectorConfigError(
@@ -127,3 +143,53 @@ def load_connectors(path: Path, clock: Clock) -> dict[str, PaymentChannel]:
                 raise
             raise ConnectorConfigError(f"connector {key}: {error}") from error
     return connectors
+
+
+BANK_CHANNEL = "bank"
+
+
+@dataclass(frozen=True)
+class BankConnectors:
+    """The configured partner banks by code, and which of them are local to the region."""
+
+    banks: dict[str, BankChannel]
+    local_banks: frozenset[str]
+    local_card_bins: tuple[str, ...]  # Class I cards these local banks issue
+
+
+def _bank(entry: _Entry, clock: Clock) -> PartnerBankClient:
+    limits = entry.raw.get("limits")
+    config = PartnerBankConfig(
+        bank_code=entry.key, client_id=entry.text("client_id"),
+        client_private_key_pem=Secret(entry.file("client_private_key_file")),
+        client_serial_no=entry.text("client_serial_no"),
+        bank_public_key_pem=entry.file("bank_public_key_file"),
+        bank_serial_no=entry.text("bank_serial_no"),
+        custody_account_no=entry.text("custody_account_no"), base_url=entry.text("base_url"),
+        limits=BankLimits.from_dict(limits) if limits is not None else BankLimits(),
+        **entry.extras("timeout_s"),
+    )  # fmt: skip
+    return PartnerBankClient(config, clock=clock)
+
+
+def load_bank_connectors(path: Path, clock: Clock) -> BankConnectors:
+    """The file's partner banks (`"channel": "bank"`); raises `ConnectorConfigError`."""
+    banks: dict[str, BankChannel] = {}
+    local: set[str] = set()
+    bins: list[str] = []
+    for entry in _entries(path):
+        if entry.raw.get("channel") != BANK_CHANNEL:
+            continue
+        key = entry.text("key")
+        if key in banks:
+            raise ConnectorConfigError(f"connector {key} appears twice")
+        try:
+            banks[key] = _bank(entry, clock)
+        except (KeyError, TypeError, ValueError) as error:
+            if isinstance(error, ConnectorConfigError):
+                raise
+            raise ConnectorConfigError(f"connector {key}: {error}") from error
+        if entry.raw.get("local", True) is True:
+            local.add(key)
+            bins.extend(str(b) for b in entry.raw.get("card_bins", []))
+    return BankConnectors(banks, frozenset(local), tuple(sorted(set(bins))))

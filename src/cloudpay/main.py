@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import Engine, text
 
+from cloudpay.channels.bank import BankChannel
 from cloudpay.channels.registry import ChannelRegistry
 from cloudpay.channels.wechat import WeChatPayChannel, WeChatPayConfig
 from cloudpay.channels.wechat.sandbox.server import adapter_config_from_credentials
 from cloudpay.citizen.api import router as citizen_router
 from cloudpay.config import Settings, get_settings
-from cloudpay.connectors import load_connectors
+from cloudpay.connectors import BankConnectors, load_bank_connectors, load_connectors
 from cloudpay.console import create_console
 from cloudpay.db.engine import make_engine
 from cloudpay.kernel.clock import Clock, SystemClock
@@ -23,12 +25,16 @@ from cloudpay.ledger.api import router as ledger_router
 from cloudpay.marketing.api import router as marketing_router
 from cloudpay.merchants import find_app_key, get_app
 from cloudpay.merchants.api import router as merchants_router
+from cloudpay.payments import paid_spend
 from cloudpay.payments.api import router as payments_router
 from cloudpay.payments.flows import ChannelContext
 from cloudpay.payments.storefront import router as storefront_router
+from cloudpay.reconciliation import DEFAULT_RUN_AT
 from cloudpay.reconciliation.api import router as reconciliation_router
 from cloudpay.routing.api import router as routing_router
+from cloudpay.settlement import LocalPolicy, SettlementContext
 from cloudpay.settlement.api import router as settlement_router
+from cloudpay.settlement.splits_api import router as splits_router
 from cloudpay.web.app_identity import router as app_identity_router
 from cloudpay.web.errors import install_error_handlers
 from cloudpay.web.merchant_auth import AppKeyDirectory
@@ -58,14 +64,47 @@ def vault_for(settings: Settings) -> PersonalDataVault:
 
 
 def worker_context(settings: Settings, engine: Engine, clock: Clock) -> WorkerContext:
-    """The worker's view of the same wiring as the API (channels, the platform's signer)."""
+    """The worker's view of the same wiring as the API (channels, the platform's signer), the
+    partner banks, and when the daily reconciliation runs (`CLOUDPAY_RECONCILE_AT`)."""
     keyring = load_platform_keyring(settings)
     return WorkerContext(
         engine=engine,
         clock=clock,
         channel_context=channel_context_for(settings, clock),
         sign_webhook=lambda body: keyring.sign_now(body, clock),
+        reconcile_at=reconcile_time(settings),
+        banks=bank_channels_for(settings, clock),
     )
+
+
+def reconcile_time(settings: Settings) -> time | None:
+    """When the daily reconciliation starts (Asia/Shanghai); None when it is off here."""
+    if settings.reconcile_at == "off":
+        return None
+    return settings.reconcile_at or DEFAULT_RUN_AT
+
+
+def bank_channels_for(settings: Settings, clock: Clock) -> dict[str, BankChannel]:
+    """The partner banks in the connectors file, by bank code (none without a file)."""
+    if not settings.connectors_file:
+        return {}
+    return load_bank_connectors(Path(settings.connectors_file), clock).banks
+
+
+def local_policy(connectors: BankConnectors) -> LocalPolicy:
+    """Which banks and cards are local: the file's banks marked local, or, with no bank in
+    the file, every partner bank."""
+    if not connectors.banks:
+        return LocalPolicy()
+    return LocalPolicy(connectors.local_banks, frozenset(connectors.local_card_bins))
+
+
+def settlement_context_for(settings: Settings, clock: Clock) -> SettlementContext:
+    """The partner banks the API pays out through and reports on (none without a file)."""
+    if not settings.connectors_file:
+        return SettlementContext()
+    connectors = load_bank_connectors(Path(settings.connectors_file), clock)
+    return SettlementContext(banks=connectors.banks, local=local_policy(connectors))
 
 
 def channel_context_for(settings: Settings, clock: Clock) -> ChannelContext:
@@ -126,6 +165,8 @@ def create_app(
     )
     app.state.platform_keyring = load_platform_keyring(the_settings)
     app.state.app_keys = AppKeyDirectory(find_app_key=find_app_key, get_app=get_app)
+    app.state.merchant_spend = paid_spend  # marketing's incremental leverage reads it
+    app.state.settlement_context = settlement_context_for(the_settings, app.state.clock)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
     # Outermost, so it signs the very bytes that leave (web/response_signing.py says which).
@@ -139,6 +180,7 @@ def create_app(
     app.include_router(payments_router)
     app.include_router(routing_router)
     app.include_router(settlement_router)
+    app.include_router(splits_router)
     app.include_router(citizen_router)
     app.include_router(marketing_router)
     app.include_router(reconciliation_router)

@@ -255,6 +255,38 @@ def test_agents_reserve_refunds_and_a_second_run(engine: Engine) -> None:
     assert world.books_ok()
 
 
+def test_a_payment_learned_late_settles_on_a_later_day(engine: Engine) -> None:
+    """A payment made on Monday whose notification only arrives on Tuesday, after Monday's
+    trades were settled, is booked on Tuesday and settles with Tuesday's trades: no day
+    already run can swallow it."""
+    world = World(engine, FixedClock(datetime(2026, 3, 1, 2, tzinfo=UTC)))
+    shop = world.merchant()
+    world.fee_plan(shop, FeePlan.percent(60))
+    world.at(MONDAY, 10)
+    ctx = payment_flows.ChannelContext(
+        ChannelRegistry([world.fake]), "http://127.0.0.1:9", world.clock
+    )
+    request = payment_service.OrderRequest(
+        app_id=f"app_{shop}", merchant_id=shop, out_trade_no="LATE1", amount=8_000,
+        currency="CNY", subject="面", method="wechat_native", expire_at=None,
+        notify_url="http://127.0.0.1:9/hook", metadata={},
+    )  # fmt: skip
+    order = payment_flows.place_order(
+        world.transact, ctx, request=request, enabled_methods=frozenset({"wechat_native"})
+    )
+    world.fake.customer_pays(order.id)  # Monday 10:00, and the notification is lost
+    tuesday, wednesday = MONDAY + timedelta(days=1), MONDAY + timedelta(days=2)
+    assert world.settle(tuesday).settled == 0
+    world.at(tuesday, 11)
+    headers, body = world.fake.notification_for(order.id, "late")
+    payment_flows.handle_notification(world.transact, world.fake, headers, body)
+    summary = world.settle(wednesday)
+    [line] = world.lines(shop)
+    assert (summary.settled, line.trade_date, line.gross_fen) == (1, tuesday, 8_000)
+    assert world.balance(shop)["pending"] == 0
+    assert world.books_ok()
+
+
 _orders = st.lists(
     st.tuples(st.integers(1, 5_000_000), st.integers(0, 100)), min_size=1, max_size=6
 )

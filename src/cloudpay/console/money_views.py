@@ -10,6 +10,7 @@ break is resolved.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any, TypeVar
 
 from cloudpay import payments, reconciliation, settlement
@@ -171,3 +172,17 @@ def merchant_balance(
         return None
     require_in_scope(scope, merchant_id)
     return settlement.balances(uow, merchant_id)
+
+
+def regional_flows_page(
+    uow: UnitOfWork, actor: Actor, scope: Scope, *, start: date, end: date,
+    period: settlement.Period, ctx: settlement.SettlementContext,
+) -> dict[str, Any]:  # fmt: skip
+    """资金闭环 across the city: for the platform's and banks' roles only, since it sums every
+    merchant's money (a scoped viewer gets a 404 like any page outside its scope)."""
+    require(actor.role, Permission.VIEW_SETTLEMENTS)
+    require_in_scope(scope, None)  # only an unrestricted scope covers "no merchant": the city
+    report = settlement.regional_flows(
+        uow, start=start, end=end, period=period, policy=ctx.local, banks=sorted(ctx.banks)
+    )
+    return settlement.report_view(report)

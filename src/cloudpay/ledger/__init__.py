@@ -46,7 +46,9 @@ from cloudpay.ledger.service import (
     lookup_accounts,
     lookup_transfers,
     open_account,
+    open_accounts_by_key,
     open_chart_account,
+    open_chart_accounts,
 )
 
 __all__ = [
@@ -89,5 +91,7 @@ __all__ = [
     "lookup_transfers",
     "merchant_owner",
     "open_account",
+    "open_accounts_by_key",
     "open_chart_account",
+    "open_chart_accounts",
 ]

@@ -11,7 +11,7 @@ from cloudpay.db.retry import RetryableConflict
 from cloudpay.db.unit_of_work import UnitOfWork
 from cloudpay.kernel.errors import InvalidRequest, NotFound
 from cloudpay.kernel.ids import new_id
-from cloudpay.ledger import repository
+from cloudpay.ledger import opening, repository
 from cloudpay.ledger.batch import BatchOutcome, BatchState, apply_batch
 from cloudpay.ledger.chart import CHART, Purpose
 from cloudpay.ledger.model import (
@@ -157,6 +157,57 @@ def open_chart_account(
         owner=owner, code=purpose.value, ledger=ledger, flags=rule.flags, balance_shards=rule.shards
     )
     return open_account(uow, new)
+
+
+def open_accounts_by_key(
+    uow: UnitOfWork, accounts: Sequence[NewAccount]
+) -> dict[tuple[str, str, str], Account]:
+    """Each account's (owner, code, ledger) → the account, opened on first use: one query
+    for those that exist, one multi-row insert for the missing (race-safe: an account another
+    transaction opened meanwhile is read back, not refused), whatever the count."""
+    wanted = {(a.owner, a.code, a.ledger): a for a in accounts}
+    found = opening.find_accounts_by_keys(uow.connection, list(wanted))
+    now_ns = uow.clock.now_ns()
+    missing: list[Account] = []
+    for index, (key, new) in enumerate(sorted(wanted.items())):
+        if key in found:
+            continue
+        account_id = new.id or new_id("acc")
+        refusal = _account_refusal(new, account_id)
+        if refusal is not None:
+            raise InvalidRequest(f"cannot open account {key}: {refusal}", code=refusal)
+        missing.append(Account(
+            account_id, new.ledger, new.code, new.owner, new.flags, False,
+            new.balance_shards, new.user_data, now_ns + index,
+        ))  # fmt: skip
+    inserted = opening.insert_missing_accounts(uow.connection, missing)
+    found.update({(a.owner, a.code, a.ledger): a for a in missing if a.id in inserted})
+    lost = [(a.owner, a.code, a.ledger) for a in missing if a.id not in inserted]
+    if lost:
+        found.update(opening.find_accounts_by_keys(uow.connection, lost))
+    unseen = [a.id for a in missing if (a.owner, a.code, a.ledger) not in found]
+    if unseen and repository.load_accounts(uow.connection, unseen):
+        # The id is taken by an account with another key: a caller's stable ids collide.
+        refusal = "exists_with_different_id"
+        raise InvalidRequest(f"cannot open account: {refusal}", code=refusal)
+    if unseen:
+        raise ConcurrentInsertError  # committed after our snapshot began: run again
+    return found
+
+
+def open_chart_accounts(
+    uow: UnitOfWork, wanted: Sequence[tuple[Purpose, str, str]]
+) -> dict[tuple[Purpose, str, str], Account]:
+    """(purpose, owner, currency) → the owner's account for the purpose, each opened with the
+    chart's flags on first use; a fixed number of statements however many are asked."""
+    news = {
+        (purpose, owner, currency): NewAccount(
+            owner, purpose.value, currency, CHART[purpose].flags, CHART[purpose].shards
+        )
+        for purpose, owner, currency in wanted
+    }
+    by_key = open_accounts_by_key(uow, list(news.values()))
+    return {asked: by_key[(n.owner, n.code, n.ledger)] for asked, n in news.items()}
 
 
 def get_account(uow: UnitOfWork, account_id: str) -> AccountWithBalance:

@@ -6,6 +6,8 @@ import cloudpay.console.tables
 import cloudpay.db.idempotency
 import cloudpay.db.outbox
 import cloudpay.ledger.tables
+import cloudpay.marketing.abuse_tables
+import cloudpay.marketing.stock_tables
 import cloudpay.marketing.tables
 import cloudpay.merchants.tables
 import cloudpay.payments.tables

@@ -56,6 +56,7 @@ from cloudpay.settlement.model import (
     unfreeze,
 )
 from cloudpay.settlement.payouts import balances, mirror_custody_opening
+from cloudpay.settlement.regional import LocalPolicy, Period, report_view
 from cloudpay.settlement.run import (
     PBOC_ACCOUNT_LIMITS,
     AccountClass,
@@ -77,6 +78,7 @@ from cloudpay.settlement.service import (
     create_fee_plan,
     get_settlement,
     list_settlements,
+    regional_flows,
     set_agent_rate,
     set_profile,
 )
@@ -103,10 +105,12 @@ __all__ = [
     "FeePlanInvalid",
     "FeeReturnInvalid",
     "FeeShare",
+    "LocalPolicy",
     "OverLimitPolicy",
     "PaymentLine",
     "PayoutLimitsInvalid",
     "PayoutPlan",
+    "Period",
     "ProfileInput",
     "RefundExceedsOrder",
     "RefundFeePolicy",
@@ -137,6 +141,8 @@ __all__ = [
     "mirror_custody_opening",
     "plan_payouts",
     "plan_split",
+    "regional_flows",
+    "report_view",
     "run_settlement",
     "set_agent_rate",
     "set_profile",

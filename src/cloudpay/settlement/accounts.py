@@ -2,8 +2,8 @@
 
 Settlement touches thousands of merchants a run; opening their accounts one by one costs a
 query each. The accounts settlement owns (available, reserve, agents' commission) get a
-stable id, `{code}:{owner}`, so a batch opens or finds them all with one `create_accounts`
-call. An account some other context opened first under another id is looked up instead.
+stable id, `{code}:{owner}`, and a batch opens or finds them all with one
+`ledger.open_accounts_by_key` call: a fixed number of statements whatever the batch.
 """
 
 from __future__ import annotations
@@ -26,27 +26,19 @@ def agent_owner(agent_id: str) -> str:
     return f"agent:{agent_id}"
 
 
-def _new(key: Key, *, stable: bool) -> ledger.NewAccount:
+def _new(key: Key) -> ledger.NewAccount:
     owner, code, currency = key
-    account_id = f"{code}:{owner}" if stable else None
     return ledger.NewAccount(
-        owner=owner, code=code, ledger=currency, flags=LIABILITY, id=account_id
+        owner=owner, code=code, ledger=currency, flags=LIABILITY, id=f"{code}:{owner}"
     )
 
 
 def open_accounts(uow: UnitOfWork, keys: Iterable[Key]) -> dict[Key, str]:
-    """The ids of the settlement-owned accounts `keys`, opened if need be."""
+    """The ids of the settlement-owned accounts `keys`, opened if need be (an account some
+    other context opened first under a generated id is found by its key)."""
     wanted = sorted(set(keys))
-    ids: dict[Key, str] = {}
-    for first in range(0, len(wanted), ledger.MAX_BATCH_SIZE):
-        chunk = wanted[first : first + ledger.MAX_BATCH_SIZE]
-        results = ledger.create_accounts(uow, [_new(key, stable=True) for key in chunk])
-        for key, result in zip(chunk, results, strict=True):
-            if result.ok:
-                ids[key] = result.id
-            else:  # opened by another context under a generated id
-                ids[key] = ledger.open_account(uow, _new(key, stable=False)).id
-    return ids
+    by_key = ledger.open_accounts_by_key(uow, [_new(key) for key in wanted])
+    return {(o, c, cur): by_key[(o, c, cur)].id for o, c, cur in wanted}
 
 
 def open_one(uow: UnitOfWork, owner: str, code: str, currency: str = "CNY") -> str:

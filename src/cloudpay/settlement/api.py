@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from cloudpay.channels.bank.protocol import NotificationRejected
 from cloudpay.db.unit_of_work import transactor
 from cloudpay.kernel.errors import AuthenticationFailed, NotFound
-from cloudpay.settlement import payouts, service
+from cloudpay.settlement import payouts, regional, service, splits
 from cloudpay.settlement.flows import (
     SettlementContext,
     check_custody,
@@ -143,7 +143,9 @@ def list_settlements(
 @router.get("/settlements/{settlement_id}")
 def get_settlement(settlement_id: SettlementId, runner: TxRunner, _: Operator) -> dict[str, Any]:
     row, paid = runner.read(lambda uow: service.get_settlement(uow, settlement_id))
-    return settlement_view(row, paid)
+    view = settlement_view(row, paid)
+    view["split_receivers"] = runner.read(lambda uow: splits.line_receivers(uow, settlement_id))
+    return view
 
 
 @router.post("/settlement_runs")
@@ -206,3 +208,43 @@ async def bank_notification(
         transact = transactor(runner.engine, runner.clock)
         await run_in_threadpool(sync_payout, transact, settlement_context(request), transfer_id)
     return {"object": "acknowledgement", "event_id": notice.event_id}
+
+
+def _regional_report(
+    request: Request, runner: TxRunner, start: date, end: date, period: regional.Period
+) -> regional.RegionalReport:
+    ctx = settlement_context(request)
+    report: regional.RegionalReport = runner.read(
+        lambda uow: service.regional_flows(
+            uow, start=start, end=end, period=period, policy=ctx.local, banks=sorted(ctx.banks)
+        )
+    )
+    return report
+
+
+ReportFrom = Annotated[date, Query(alias="from", description="first business date")]
+ReportTo = Annotated[date, Query(alias="to", description="last business date (inclusive)")]
+
+
+@router.get("/reports/regional-flows")
+def regional_flows(
+    request: Request, runner: TxRunner, _: Operator, start: ReportFrom, end: ReportTo,
+    period: regional.Period = regional.Period.DAY,
+) -> dict[str, Any]:  # fmt: skip
+    """资金闭环: per partner bank, receipts held, settled there, custody; and per day or week
+    the share of payouts kept in local banks."""
+    return regional.report_view(_regional_report(request, runner, start, end, period))
+
+
+@router.get("/reports/regional-flows.csv")
+def export_regional_flows(
+    request: Request, runner: TxRunner, _: Operator, start: ReportFrom, end: ReportTo,
+    period: regional.Period = regional.Period.DAY,
+) -> Response:  # fmt: skip
+    """The same report as CSV (UTF-8, RFC 4180) for spreadsheets and the city's reporting."""
+    report = _regional_report(request, runner, start, end, period)
+    name = f"regional-flows-{start.isoformat()}-{end.isoformat()}.csv"
+    return Response(
+        regional.report_csv(report), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )  # fmt: skip

@@ -28,7 +28,7 @@ from cloudpay.kernel.business_time import day_bounds_utc
 from cloudpay.kernel.errors import NotFound
 from cloudpay.kernel.ids import new_id
 from cloudpay.settlement import payouts as po
-from cloudpay.settlement import repository, service
+from cloudpay.settlement import repository, service, splits
 from cloudpay.settlement.calendar import (
     CHINA_2026,
     T1,
@@ -39,6 +39,7 @@ from cloudpay.settlement.calendar import (
 from cloudpay.settlement.daybook import MerchantDay, PlanSums, RefundFacts, from_centi_bp
 from cloudpay.settlement.daybook import settle_day as settle_one_day
 from cloudpay.settlement.model import AgentTier, RefundFeePolicy
+from cloudpay.settlement.regional import LocalPolicy
 from cloudpay.settlement.run import (
     AccountClass,
     AccountLimits,
@@ -55,10 +56,12 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class SettlementContext:
-    """The partner banks by code (configured connectors, like channels) and the calendar."""
+    """The partner banks by code (configured connectors, like channels), the calendar, and
+    which banks and cards count as local in the regional report."""
 
     banks: Mapping[str, BankChannel] = field(default_factory=dict)
     calendar: BusinessCalendar = CHINA_2026
+    local: LocalPolicy = field(default_factory=LocalPolicy)
 
 
 @dataclass
@@ -122,11 +125,23 @@ class _DayInputs:
     plan_rates: dict[str, Decimal | None]
     profiles: dict[str, dict[str, Any]]
     chains: dict[str, dict[str, list[AgentTier]]]
-    pending_hints: dict[str, str]
+
+
+def _plan_for_whole_day(uow: UnitOfWork) -> None:
+    """PostgreSQL settings for the rest of this read transaction, which reads the whole day.
+
+    The day's sums are read through a server-side cursor (in pages), which PostgreSQL plans
+    for the first tenth of the rows by default: it then sorted a million orders instead of
+    hashing them (5-8 s against 2 s). JIT compiling those expressions took 0.4-0.7 s more
+    than it saved on a million rows."""
+    if uow.connection.dialect.name == "postgresql":
+        uow.connection.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1")
+        uow.connection.exec_driver_sql("SET LOCAL jit = off")
 
 
 def _read_day(uow: UnitOfWork, trade_date: date, cycles: set[str]) -> _DayInputs:
     start, end = day_bounds_utc(trade_date)
+    _plan_for_whole_day(uow)
     pricing = repository.pricing()
     cycle_of = repository.profiles_by_cycle(uow.connection)
 
@@ -134,11 +149,9 @@ def _read_day(uow: UnitOfWork, trade_date: date, cycles: set[str]) -> _DayInputs
         return cycle_of.get(merchant_id, str(T1)) in cycles
 
     sums: dict[tuple[str, str], list[PlanSums]] = defaultdict(list)
-    hints: dict[str, str] = {}
     for page in payments.priced_orders(uow.connection, start=start, end=end, pricing=pricing):
         for row in page:
             if wanted(row.merchant_id):
-                hints[row.merchant_id] = row.first_order_id
                 sums[(row.merchant_id, row.currency)].append(
                     PlanSums(
                         row.fee_plan_id,
@@ -173,6 +186,14 @@ def _read_day(uow: UnitOfWork, trade_date: date, cycles: set[str]) -> _DayInputs
                 policy,
             )
         )
+        if r.subsidy_reversed_fen:
+            # The voucher subsidy the refund gave back left merchant_pending with it: taken
+            # off like a refund of its own, with no fee to return.
+            refunds[r.merchant_id].append(
+                RefundFacts(
+                    None, r.subsidy_reversed_fen, r.subsidy_reversed_fen, 0, 0, RefundFeePolicy.NONE
+                )
+            )
         sums.setdefault((r.merchant_id, r.currency), [])
     merchant_ids = sorted({m for m, _ in sums})
     profiles = {
@@ -184,7 +205,12 @@ def _read_day(uow: UnitOfWork, trade_date: date, cycles: set[str]) -> _DayInputs
         for pid, p in plans.items()
     }
     chains = _agent_chains(uow, merchant_ids)
-    return _DayInputs(sums, refunds, rates, profiles, chains, hints)
+    return _DayInputs(sums, refunds, rates, profiles, chains)
+
+
+def _read_split_days(uow: UnitOfWork, trade_date: date) -> dict[str, splits.SplitDay]:
+    _plan_for_whole_day(uow)  # the rule merchants' orders: a tenth of the day, or more
+    return splits.read_split_days(uow, trade_date)
 
 
 def _agent_chains(
@@ -223,6 +249,7 @@ def _settle_trade_date(
     progress: Progress | None,
 ) -> int:
     inputs = transact(lambda uow: _read_day(uow, trade_date, cycles))
+    split_days = transact(lambda uow: _read_split_days(uow, trade_date))
     days: list[tuple[str, str, MerchantDay]] = []
     for (merchant_id, currency), sums in sorted(inputs.sums.items()):
         profile = inputs.profiles.get(merchant_id)
@@ -231,14 +258,18 @@ def _settle_trade_date(
             (
                 merchant_id,
                 currency,
-                settle_one_day(
-                    trade_date=trade_date,
-                    sums=sums,
-                    refunds=inputs.refunds.get(merchant_id, []),
-                    reserve=service.reserve_policy_of(profile),
-                    same_day=cycle.is_same_day,
-                    plan_rates=inputs.plan_rates,
-                    chain_for=inputs.chains.get(merchant_id, {}),
+                splits.with_splits(
+                    settle_one_day(
+                        trade_date=trade_date,
+                        sums=sums,
+                        refunds=inputs.refunds.get(merchant_id, []),
+                        reserve=service.reserve_policy_of(profile),
+                        same_day=cycle.is_same_day,
+                        plan_rates=inputs.plan_rates,
+                        chain_for=inputs.chains.get(merchant_id, {}),
+                    ),
+                    split_days.get(merchant_id),
+                    service.reserve_policy_of(profile),
                 ),
             )
         )
@@ -247,7 +278,7 @@ def _settle_trade_date(
         batch = days[first : first + BATCH_MERCHANTS]
         settled += transact(
             lambda uow, batch=batch: _settle_and_count(  # type: ignore[misc]
-                uow, run_id, business_date, trade_date, batch, inputs.pending_hints
+                uow, run_id, business_date, trade_date, batch, split_days
             )
         )
         if progress is not None:
@@ -261,7 +292,7 @@ def _settle_and_count(
     business_date: date,
     trade_date: date,
     batch: list[tuple[str, str, MerchantDay]],
-    pending_hints: dict[str, str],
+    split_days: dict[str, splits.SplitDay],
 ) -> int:
     settled = service.settle_batch(
         uow,
@@ -269,7 +300,7 @@ def _settle_and_count(
         business_date=business_date,
         trade_date=trade_date,
         days=batch,
-        pending_hints=pending_hints,
+        split_days=split_days,
     )
     repository.update_run(
         uow.connection, run_id, merchants_done=repository.count_lines(uow.connection, run_id)
@@ -291,6 +322,7 @@ def run_settlement(
     nothing twice: it picks up the merchants and payouts not yet done."""
     run_id, _status = transact(lambda uow: _start_run(uow, business_date))
     summary = RunSummary(run_id, business_date)
+    transact(splits.auto_unfreeze)  # held orders due today settle in the next run
     cycles = transact(lambda uow: set(repository.profiles_by_cycle(uow.connection).values()))
     for trade_date, due in due_trade_dates(ctx.calendar, cycles | {str(T1)}, business_date).items():
         summary.settled += _settle_trade_date(

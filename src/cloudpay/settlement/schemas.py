@@ -141,6 +141,8 @@ def settlement_view(
         "margin_fen": row["fees_fen"] - row["fee_returns_fen"] - row["channel_cost_fen"],
         "commissions": json.loads(row["commissions"]),
         "fee_plan_ids": json.loads(row["fee_plan_ids"]),
+        "splits_fen": row["splits_fen"],
+        "split_returns_fen": row["split_returns_fen"],
         "reserve_held_fen": row["reserve_held_fen"],
         "reserve_release_on": _iso(row["reserve_release_on"]),
         "net_fen": row["net_fen"],

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from cloudpay import ledger, merchants, payments
+from cloudpay import ledger, merchants
 from cloudpay.db.unit_of_work import UnitOfWork
+from cloudpay.kernel.business_time import day_bounds_utc
 from cloudpay.kernel.errors import Conflict, InvalidRequest, NotFound
 from cloudpay.kernel.ids import new_id
 from cloudpay.kernel.money import parse_rate_bp
 from cloudpay.ledger import Purpose, Transfer
-from cloudpay.settlement import repository
+from cloudpay.settlement import regional, repository, splits
 from cloudpay.settlement.accounts import (
     AVAILABLE_CODE,
     COMMISSION_CODE,
@@ -183,39 +184,17 @@ def _reserve_policy(rate_centi_bp: int, hold_days: int) -> ReservePolicy:
 
 
 # --- the settlement journal -------------------------------------------------------------
-def _pending_accounts(
-    uow: UnitOfWork, days: Sequence[tuple[str, str, MerchantDay]], hints: Mapping[str, str]
-) -> dict[tuple[str, str, str], str]:
-    """Each merchant's pending account, read off the capture of one of its orders in bulk;
-    a merchant without a usable hint is looked up on its own."""
-    captures = payments.capture_transfer_ids(hints[m] for m, _c, _d in days if m in hints)
-    found: dict[str, str] = {}
-    ids = list(captures.values())
-    for first in range(0, len(ids), ledger.MAX_BATCH_SIZE):
-        for record in ledger.lookup_transfers(uow, ids[first : first + ledger.MAX_BATCH_SIZE]):
-            found[record.id] = record.credit_account_id
-    by_id = {a.account.id: a.account for a in ledger.lookup_accounts(uow, list(found.values()))}
-    accounts: dict[tuple[str, str, str], str] = {}
-    for merchant_id, currency, _day in days:
-        key = (ledger.merchant_owner(merchant_id), Purpose.MERCHANT_PENDING.value, currency)
-        capture = captures.get(hints.get(merchant_id, ""), "")
-        candidate = by_id.get(found.get(capture, ""))
-        if candidate is not None and (candidate.owner, candidate.code, candidate.ledger) == key:
-            accounts[key] = candidate.id
-        else:
-            accounts[key] = ledger.open_chart_account(
-                uow, Purpose.MERCHANT_PENDING, key[0], currency
-            ).id
-    return accounts
-
-
 def _batch_accounts(
-    uow: UnitOfWork, days: Sequence[tuple[str, str, MerchantDay]], pending_hints: Mapping[str, str]
+    uow: UnitOfWork, days: Sequence[tuple[str, str, MerchantDay]]
 ) -> dict[tuple[str, str, str], str]:
-    """Every account the batch's journal names, opened in bulk where settlement owns it."""
+    """Every account the batch's journal names, found or opened in bulk: a fixed number of
+    statements per batch, however many merchants are new today."""
     keys: set[tuple[str, str, str]] = set()
+    chart: set[tuple[Purpose, str, str]] = set()
     for merchant_id, currency, day in days:
         owner = ledger.merchant_owner(merchant_id)
+        chart |= {(Purpose.MERCHANT_PENDING, owner, currency),
+                  (Purpose.FEE_INCOME, ledger.PLATFORM, currency)}  # fmt: skip
         # Only what the journal names: a merchant without a reserve gets no reserve account.
         if day.result.net_fen:
             keys.add((owner, AVAILABLE_CODE, currency))
@@ -223,10 +202,8 @@ def _batch_accounts(
             keys.add((owner, RESERVE_CODE, currency))
         keys |= {(agent_owner(a), COMMISSION_CODE, currency) for a in day.commissions}
     ids = open_accounts(uow, keys)
-    ids.update(_pending_accounts(uow, days, pending_hints))
-    for currency in {currency for _m, currency, _d in days}:
-        income = ledger.open_chart_account(uow, Purpose.FEE_INCOME, ledger.PLATFORM, currency)
-        ids[(ledger.PLATFORM, Purpose.FEE_INCOME.value, currency)] = income.id
+    for (purpose, owner, currency), account in ledger.open_chart_accounts(uow, list(chart)).items():
+        ids[(owner, purpose.value, currency)] = account.id
     return ids
 
 
@@ -273,24 +250,35 @@ def settle_batch(
     business_date: date,
     trade_date: date,
     days: Sequence[tuple[str, str, MerchantDay]],
-    pending_hints: Mapping[str, str] | None = None,
+    split_days: Mapping[str, splits.SplitDay] | None = None,
 ) -> int:
     """One journal for a batch of merchants' days (merchant_id, currency, day); returns how
-    many were settled. A merchant already settled for `trade_date` is skipped."""
+    many were settled. A merchant already settled for `trade_date` is skipped. A merchant's
+    split parts (`split_days`, 分账) go in its chain and are recorded against its line."""
+    split_days = split_days or {}
     done = repository.settled_merchants(uow.connection, trade_date)
     todo = [entry for entry in days if entry[0] not in done]
-    ids = _batch_accounts(uow, todo, pending_hints or {})
+    ids = _batch_accounts(uow, todo)
     rows: list[dict[str, Any]] = []
     chains: dict[str, list[Transfer]] = {}
     for merchant_id, currency, day in todo:
         line_id = new_id("stl")
         transfers = _merchant_transfers(ids, line_id, merchant_id, day, currency)
+        if merchant_id in split_days:
+            transfers = splits.chain_with_splits(
+                uow, line_id=line_id, currency=currency, split_day=split_days[merchant_id],
+                pending_account=ids[(ledger.merchant_owner(merchant_id),
+                                     Purpose.MERCHANT_PENDING.value, currency)],
+                merchant_transfers=transfers,
+            )  # fmt: skip
         chains[line_id] = transfers
         rows.append(_line_row(uow, line_id, run_id, merchant_id, currency, day, business_date))
     refused = _post_journal(uow, chains)
     for row in rows:
         if row["id"] in refused:
             row["status"], row["refusal"] = "refused", refused[row["id"]]
+        elif row["merchant_id"] in split_days:
+            splits.record_settled(uow, split_days[row["merchant_id"]], row["id"])
     repository.insert_lines(uow.connection, rows)
     return len(rows)
 
@@ -403,3 +391,51 @@ def get_settlement(
     payouts = repository.payouts_of_merchant(uow.connection, row.merchant_id, row.business_date)
     same_day = [dict(p._mapping) for p in payouts if p.pay_date == row.business_date]
     return dict(row._mapping), same_day
+
+
+# --- the regional closed-loop report (资金闭环) --------------------------------------------
+def regional_flows(
+    uow: UnitOfWork,
+    *,
+    start: date,
+    end: date,
+    period: regional.Period,
+    policy: regional.LocalPolicy,
+    banks: Sequence[str] = (),
+) -> regional.RegionalReport:
+    """Per partner bank: receipts held, settled there, custody at the end; and per period
+    the share of payouts kept in local banks (rules in `settlement.regional`)."""
+    if end < start:
+        raise InvalidRequest("`to` is before `from`", code="report_window_invalid", param="to")
+    if (end - start).days >= regional.MAX_REPORT_DAYS:
+        raise InvalidRequest(
+            f"a report covers at most {regional.MAX_REPORT_DAYS} days",
+            code="report_window_invalid",
+            param="to",
+        )
+    codes = {*banks, *repository.profile_bank_codes(uow.connection)}
+    payouts = [
+        regional.PayoutFlow(r.pay_date, r.bank_code, r.destination_kind,
+                            r.destination_account, int(r.amount_fen))
+        for r in repository.succeeded_payouts_between(uow.connection, start, end)
+    ]  # fmt: skip
+    codes |= {p.bank_code for p in payouts}
+    return regional.regional_report(
+        start=start, end=end, period=period, policy=policy, banks=codes,
+        receipts_fen=dict(repository.receipts_by_bank(uow.connection, start, end)),
+        custody_fen=_custody_at_end(uow, sorted(codes), end), payouts=payouts,
+    )  # fmt: skip
+
+
+def _custody_at_end(uow: UnitOfWork, bank_codes: Sequence[str], end: date) -> dict[str, int]:
+    """Each bank's custody (备付金) balance in the ledger at the end of `end` (Shanghai);
+    a bank whose custody was never mirrored has none."""
+    _, end_utc = day_bounds_utc(end)
+    as_of_ns = int(end_utc.timestamp()) * 1_000_000_000 - 1
+    found: dict[str, int] = {}
+    for code in bank_codes:
+        for entry in ledger.list_accounts(uow, owner=ledger.bank_owner(code)):
+            if entry.account.code == Purpose.BANK_RESERVE.value:
+                balance = ledger.balance_as_of(uow, entry.account.id, as_of_ns)
+                found[code] = balance.net_debit
+    return found

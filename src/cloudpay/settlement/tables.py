@@ -138,3 +138,42 @@ settlement_payouts = Table(
     Index("ix_settlement_payouts_run", "run_id", "status"),
     Index("ix_settlement_payouts_status", "status", "id"),
 )
+
+# A delayed split (`POST /v1/splits`): one row a request, idempotent by out_split_no.
+settlement_splits = Table(
+    "settlement_splits",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("merchant_id", String(40), nullable=False),
+    Column("order_id", String(40), nullable=False),
+    Column("out_split_no", String(64), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("finish", Integer, nullable=False),  # 1: no more splits, the rest is released
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("merchant_id", "out_split_no", name="uq_settlement_splits_out_split_no"),
+    Index("ix_settlement_splits_order", "order_id", "id"),
+)
+
+# What each receiver gets of an order (kind "split") or gives back on a refund ("return");
+# `line_id` is the merchant's settlement line that moved it (NULL: not settled yet).
+settlement_split_parts = Table(
+    "settlement_split_parts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), nullable=False),
+    Column("merchant_id", String(40), nullable=False),
+    Column("receiver_id", String(40), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("source_id", String(40), nullable=False),  # split id, "order" or the refund id
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("split_from", String(40), nullable=True),
+    Column("line_id", String(40), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint(
+        "order_id", "receiver_id", "kind", "source_id", name="uq_settlement_split_parts_source"
+    ),
+    Index("ix_settlement_split_parts_line", "line_id"),
+    Index("ix_settlement_split_parts_receiver", "receiver_id", "id"),
+)
