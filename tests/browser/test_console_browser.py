@@ -103,7 +103,8 @@ def test_main_journey_approve_find_refund(
     shop.click(f"#results a[href='/console/orders/{order['id']}']")
     shop.fill("#refund-amount", "5.00")
     shop.fill("input[name=reason]", "破损")
-    shop.click("#refund")
+    with shop.expect_navigation():  # a plain form post: reload only once it has landed
+        shop.click("#refund")
 
     def refunded() -> bool:
         shop.reload()

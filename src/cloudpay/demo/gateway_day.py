@@ -45,6 +45,8 @@ BANK_DOWN = (0.30, 0.45)  # the share of the day the city bank's WeChat API is d
 RECEIVER_DOWN_SHARE = 0.4  # of the day's orders, while the merchant's endpoint is down
 REFUND_SHARE = 0.06
 SETTLE_TIMEOUT_S = 30.0
+# Alipay leaves a trade WAIT_BUYER_PAY after a declined attempt, so the payer may try again.
+RETRYABLE = frozenset({"alipay"})
 
 
 @dataclass
@@ -68,6 +70,22 @@ class GatewayDay:
     refunds: list[dict[str, Any]] = field(default_factory=list)
     resent: int = 0
     refused: Counter[str] = field(default_factory=Counter)
+    worker: WorkerContext | None = None
+    worker_thread: threading.Thread | None = None
+
+    def start_worker(self) -> None:
+        assert self.worker is not None
+        self.worker_stop = threading.Event()
+        self.worker_thread = threading.Thread(
+            target=run_worker, args=(self.worker,), kwargs={"stop": self.worker_stop}, daemon=True
+        )
+        self.worker_thread.start()
+
+    def stop_worker(self) -> None:
+        """Stop polling and webhook delivery until `start_worker` (a restart, a deploy)."""
+        self.worker_stop.set()
+        if self.worker_thread is not None:
+            self.worker_thread.join(timeout=SETTLE_TIMEOUT_S)
 
     def stop(self) -> None:
         self.worker_stop.set()
@@ -94,7 +112,6 @@ def start_gateway(engine: Engine, clock: Clock, settings: Settings, *, port: int
         engine, clock, app.state.channel_context, lambda body: keyring.sign_now(body, clock)
     )
     stop = threading.Event()
-    threading.Thread(target=run_worker, args=(worker,), kwargs={"stop": stop}, daemon=True).start()
     city = seed_city(
         engine, clock, app.state.vault,
         notify_url=f"{receiver_server.url}/webhooks/cloudpay", keys_dir=Path("var/demo-keys"),
@@ -104,6 +121,8 @@ def start_gateway(engine: Engine, clock: Clock, settings: Settings, *, port: int
         for o in city
     }
     day = GatewayDay(app, api, channels, routes, receiver, receiver_server, stop, city, clients)
+    day.worker = worker
+    day.start_worker()
     day.logins = run_in_transaction(
         engine,
         lambda uow: create_demo_users(
@@ -164,7 +183,9 @@ def _customer_acts(
     sandbox = day.channels.sandbox_for(order["routing"]["connector"])
     sandbox.pay(order["id"], outcome, duplicate_notifications=1 if outcome == "pay_twice" else 0)
     day.outcomes[outcome] += 1
-    if outcome == "timeout":  # the customer walked away: the till cancels the order
+    if outcome == "timeout" or (outcome == "fail" and order["routing"]["connector"] in RETRYABLE):
+        # The customer walked away, or gave up after a declined attempt on a wallet that keeps
+        # the trade open for a retry: the till cancels the order rather than wait for expiry.
         return client.close_order(order["id"])
     return order
 

@@ -127,10 +127,10 @@ def print_gateway_report(
     console.print(verdict)
     for problem in report.problems:
         console.print(f"  [red]{problem}[/red]")
-    _print_try_it(console, day, settings)
 
 
-def _print_try_it(console: Console, day: GatewayDay, settings: Settings) -> None:
+def print_try_it(day: GatewayDay, settings: Settings) -> None:
+    console = Console(width=140)
     token = settings.operator_token.get_secret_value()
     noodles = day.city[0]
     api = day.api.url
@@ -145,6 +145,10 @@ def _print_try_it(console: Console, day: GatewayDay, settings: Settings) -> None
         f"  platform keys   {api}/v1/platform/keys\n"
         f"  books check     curl -H 'Authorization: Bearer {token}' {api}/v1/ledger/check\n"
         f"  merchants       curl -H 'Authorization: Bearer {token}' {api}/v1/merchants\n"
+        f"  settlements     curl -H 'Authorization: Bearer {token}' {api}/v1/settlements\n"
+        f"  recon breaks    curl -H 'Authorization: Bearer {token}' "
+        f"{api}/v1/reconciliation/breaks\n"
+        f"  campaigns       curl -H 'Authorization: Bearer {token}' {api}/v1/campaigns\n"
         f"  sandboxes       {', '.join(f'{k} {u}' for k, u in day.channels.urls().items())}\n"
         f"  store QR pages  {stores}\n"
         f"  as the noodle shop (app {noodles.app_id}, key {noodles.private_key_path}):\n"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -18,6 +20,7 @@ from starlette.types import ASGIApp
 from cloudpay.sdk import SignatureVerificationError, verify_webhook
 
 STARTUP_TIMEOUT_S = 10.0
+OPERATOR_TIMEOUT_S = 60.0  # a settlement run answers when its payouts are sent
 
 
 @dataclass
@@ -79,3 +82,45 @@ class WebhookReceiver:
     def unique_events(self) -> int:
         with self._lock:
             return len({e.get("id") for e in self.received})
+
+
+class OperatorCallFailed(RuntimeError):
+    """The API refused a call the demo expected to succeed: the demo stops and says why."""
+
+
+@dataclass
+class OperatorApi:
+    """The platform operator at work: bearer token, an Idempotency-Key on every write."""
+
+    http: httpx.Client
+
+    @classmethod
+    def connect(cls, base_url: str, token: str) -> OperatorApi:
+        headers = {"Authorization": f"Bearer {token}"}
+        return cls(httpx.Client(base_url=base_url, headers=headers, timeout=OPERATOR_TIMEOUT_S))
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.checked(self.http.get(path, params=params))
+
+    def post(self, path: str, body: Any = None, *, key: str | None = None) -> Any:
+        return self.checked(self.send("POST", path, body, key=key))
+
+    def put(self, path: str, body: Any) -> Any:
+        return self.checked(self.http.put(path, json=body))
+
+    def send(self, method: str, path: str, body: Any = None, *, key: str | None = None) -> Any:
+        """The raw answer, for a call the demo expects may be refused."""
+        headers = {"Idempotency-Key": key or f"demo-{uuid.uuid4().hex}"}
+        return self.http.request(method, path, json=body, headers=headers)
+
+    def close(self) -> None:
+        self.http.close()
+
+    @staticmethod
+    def checked(response: httpx.Response) -> Any:
+        if response.status_code >= 400:
+            raise OperatorCallFailed(
+                f"{response.request.method} {response.request.url.path}: "
+                f"{response.status_code} {response.text[:300]}"
+            )
+        return response.json()
