@@ -15,6 +15,8 @@ PUBLIC_SUBMODULES = {
     "cloudpay.channels.protocol",
     "cloudpay.channels.registry",
     "cloudpay.channels.bank",
+    "cloudpay.channels.alipay",  # its package: the adapter and the trade bill's format facts
+    "cloudpay.channels.unionpay",  # its package: the adapter and the ZM file's format facts
 }
 
 

@@ -104,14 +104,3 @@ def test_a_malformed_bill_is_rejected_with_its_reason(case: str) -> None:
         read_alipay_trade_bill(data)
     assert reason in raised.value.message
     assert raised.value.code == "bill_rejected"
-
-
-def test_the_reader_holds_the_same_format_facts_as_the_channel() -> None:
-    """Member names, titles, list markers, headers and kinds: reader and renderer agree."""
-    from cloudpay.channels.alipay import bill as channel
-    from cloudpay.reconciliation import bills_alipay as reader
-
-    names = ("DETAIL_SUFFIX", "SUMMARY_SUFFIX", "DETAIL_TITLE", "SUMMARY_TITLE", "DETAIL_BEGIN",
-             "DETAIL_END", "SUMMARY_BEGIN", "SUMMARY_END", "DETAIL_HEADER", "SUMMARY_HEADER",
-             "TRADE", "REFUND")  # fmt: skip
-    assert {n: getattr(reader, n) for n in names} == {n: getattr(channel, n) for n in names}

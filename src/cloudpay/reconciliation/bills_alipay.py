@@ -1,8 +1,7 @@
 """Alipay's daily trade bill (对账单, bill_type=trade) read column-wise into the normalised frame.
 
-The format (the same facts as `cloudpay.channels.alipay.bill`, which renders the sandbox's
-bills and holds the contract tests' parser; the unit tests read its bills): a zip of two GBK
-CSVs, per
+The format (its facts from `cloudpay.channels.alipay.trade_bill_format`, which renders the
+sandbox's bills and holds the contract tests' parser): a zip of two GBK CSVs, per
 https://opendocs.alipay.com/apis/api_15/alipay.data.dataservice.bill.downloadurl.query and
 the reconciliation guide https://opendocs.alipay.com/open/204/106262 —
 - `…_业务明细.csv`: `#` preamble (title, 账号, 起始日期/终止日期, list start marker), a header,
@@ -28,6 +27,7 @@ import re
 
 import polars as pl
 
+from cloudpay.channels.alipay import trade_bill_format
 from cloudpay.reconciliation.bills_common import (
     BillRejected,
     beijing_to_utc,
@@ -36,26 +36,13 @@ from cloudpay.reconciliation.bills_common import (
 )
 from cloudpay.reconciliation.model import SUCCESS, Kind, conform
 
-DETAIL_SUFFIX, SUMMARY_SUFFIX = "_业务明细.csv", "_业务明细(汇总).csv"
-DETAIL_TITLE, SUMMARY_TITLE = "#支付宝业务明细查询", "#支付宝业务汇总查询"
-_RULE = "-" * 41
-DETAIL_BEGIN = f"#{_RULE}业务明细列表{_RULE[:-1]}"
-DETAIL_END = f"#{_RULE}业务明细列表结束{_RULE[:-5]}"
-SUMMARY_BEGIN = f"#{_RULE}业务汇总列表{_RULE[:-1]}"
-SUMMARY_END = f"#{_RULE}业务汇总列表结束{_RULE[:-5]}"
-DETAIL_HEADER = (
-    "支付宝交易号", "商户订单号", "业务类型", "商品名称", "创建时间", "完成时间", "门店编号",
-    "门店名称", "操作员", "终端号", "对方账户", "订单金额（元）", "商家实收（元）",
-    "支付宝红包（元）", "集分宝（元）", "支付宝优惠（元）", "商家优惠（元）", "券核销金额（元）",
-    "券名称", "商家红包消费金额（元）", "卡消费金额（元）", "退款批次号/请求号", "服务费（元）",
-    "分润（元）", "备注",
-)  # fmt: skip
-SUMMARY_HEADER = (
-    "门店编号", "门店名称", "交易订单总笔数", "退款订单总笔数", "已收入总笔数(笔)",
-    "订单金额（元）", "商家实收（元）", "支付宝优惠（元）", "商家优惠（元）", "卡消费金额（元）",
-    "服务费（元）", "分润（元）", "实收净额（元）",
-)  # fmt: skip
-TRADE, REFUND = "交易", "退款"
+# The format's facts come from the channel that renders the sandbox's bills.
+DETAIL_SUFFIX, SUMMARY_SUFFIX = trade_bill_format.DETAIL_SUFFIX, trade_bill_format.SUMMARY_SUFFIX
+DETAIL_TITLE, SUMMARY_TITLE = trade_bill_format.DETAIL_TITLE, trade_bill_format.SUMMARY_TITLE
+DETAIL_BEGIN, DETAIL_END = trade_bill_format.DETAIL_BEGIN, trade_bill_format.DETAIL_END
+SUMMARY_BEGIN, SUMMARY_END = trade_bill_format.SUMMARY_BEGIN, trade_bill_format.SUMMARY_END
+DETAIL_HEADER, SUMMARY_HEADER = trade_bill_format.DETAIL_HEADER, trade_bill_format.SUMMARY_HEADER
+TRADE, REFUND = trade_bill_format.TRADE, trade_bill_format.REFUND
 _AMOUNT = r"^-?(0|[1-9]\d*)\.\d{2}$"
 _ACCOUNT = re.compile(r"#账号：\[(\d+)\]")
 _PERIOD = re.compile(r"#起始日期：\[(.+?)\]\s+终止日期：\[(.+?)\]")

@@ -29,6 +29,7 @@ from datetime import date, datetime
 
 import polars as pl
 
+from cloudpay.channels.unionpay import VOID_SUFFIX, bill_format
 from cloudpay.reconciliation.bills_common import (
     BillRejected,
     beijing_to_utc,
@@ -38,22 +39,18 @@ from cloudpay.reconciliation.bills_common import (
 from cloudpay.reconciliation.model import SUCCESS, Kind, conform
 
 FILE_ENCODING = "gbk"
-# The 42 fields' widths in bytes, in order; the ones read are named (`_FIELDS`).
-FIELD_WIDTHS: tuple[int, ...] = (
-    3, 11, 11, 6, 10, 19, 12, 4, 2, 21, 2, 32, 2, 6, 10, 13, 13, 4, 15, 2, 2, 6, 2, 4, 32, 1,
-    21, 15, 1, 15, 32, 13, 13, 8, 32, 13, 13, 12, 2, 1, 32, 98,
-)  # fmt: skip
-LINE_BYTES = sum(FIELD_WIDTHS) + len(FIELD_WIDTHS) - 1  # one space between fields
+# The 42 fields' widths in bytes, in order (the channel's renderer holds them); the ones read
+# are named (`_FIELDS`).
+FIELD_WIDTHS: tuple[int, ...] = tuple(width for _, width in bill_format.FIELD_WIDTHS)
+LINE_BYTES = bill_format.LINE_BYTES  # one space between fields
+_READ = ("trade_code", "txn_time", "txn_amount", "query_id", "order_id", "merchant_fee",
+         "settle_amount", "txn_type", "orig_query_id")  # fmt: skip
 _FIELD_INDEXES = {
-    "trade_code": 0, "txn_time": 4, "txn_amount": 6, "query_id": 9, "order_id": 11,
-    "merchant_fee": 15, "settle_amount": 16, "txn_type": 19, "orig_query_id": 26,
-}  # fmt: skip
-TRADE_CODES = {"01": "S22", "31": "S31", "04": "S30"}  # txnType → 交易代码
+    name: at for at, (name, _) in enumerate(bill_format.FIELD_WIDTHS) if name in _READ
+}
+TRADE_CODES = bill_format.TRADE_CODES  # txnType → 交易代码
 _ENTRY = re.compile(r"^INN(\d{6})\d{2}(ZM|ZME)_[0-9A-Za-z]{1,15}$")
 _PAYMENT, _VOID, _REFUND = "01", "31", "04"
-# What the channel appends to an order's id to name its void (the channel's own
-# `transformers.VOID_SUFFIX`; the format-facts test holds the two equal).
-VOID_SUFFIX = "v"
 # Our id without its underscore: prefix and Crockford body (upper case, so a lower-case suffix
 # of a derived id can never be read as part of it).
 _OUR_NUMBER = r"^([a-z]{2,8})([0-9A-HJKMNP-TV-Z]{26})$"
