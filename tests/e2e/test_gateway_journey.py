@@ -233,7 +233,9 @@ def test_webhook_receiver_down_retries_on_schedule_then_resend_delivers(
     assert [a["attempt"] for a in attempts] == [1, 2, 3, 4]
     times = [datetime.fromisoformat(a["attempted_at"]).timestamp() for a in attempts]
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
-    assert gaps == pytest.approx([15, 15, 30], abs=2)
+    # The clock moves with real time too, so a loaded machine stretches a gap, never shrinks it.
+    for gap, scheduled in zip(gaps, (15, 15, 30), strict=True):
+        assert scheduled - 1 <= gap <= scheduled + 10, gaps
 
     gateway.webhooks.answer = lambda index: 204
     resent = gateway.client.resend_event(event["id"])

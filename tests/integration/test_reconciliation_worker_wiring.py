@@ -112,5 +112,6 @@ def test_recon_run_without_a_channel_includes_the_partner_banks(
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    outcome = json.loads(result.output[result.output.index("{") :])
+    # The outcome is the indented JSON on stdout; a log line from the run may come before it.
+    outcome = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert outcome == {bank_channel_key(BANK): "reconciled"}
